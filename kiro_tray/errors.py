@@ -10,7 +10,8 @@
     ├── ClientAuthError               401 authentication_error / invalid_api_key (the caller's key)
     ├── ForbiddenHost                 403 permission_error (DNS-rebinding guard)
     ├── NotFound                      404 not_found_error
-    │   └── InvalidModel              404 the model does not exist or the plan lacks it
+    │   ├── InvalidModel              404 the model does not exist or the plan lacks it
+    │   └── MethodNotAllowed          405
     ├── CredentialsError              401 authentication_error: Kiro login missing or dead
     ├── AccountSuspended              403 permission_error
     ├── QuotaExhausted                429 rate_limit_error: the monthly quota is used up
@@ -122,6 +123,12 @@ class NotFound(GatewayError):
 class InvalidModel(NotFound):
     code = "model_not_found"
     kind = "invalid_model"
+
+
+class MethodNotAllowed(NotFound):
+    status = 405
+    code = "method_not_allowed"
+    kind = "method_not_allowed"
 
 
 class CredentialsError(GatewayError):

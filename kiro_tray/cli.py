@@ -1,0 +1,168 @@
+"""Command line: ``kiro-tray`` / ``python -m kiro_tray`` (tray app) and ``--headless`` (server only).
+
+CLI flags are generated from the settings declarations. The GUI is imported lazily, so a headless run
+never imports PySide6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import NAME, __version__
+from .settings import DECLARATIONS, Settings, SettingsError, load_settings
+
+log = logging.getLogger("kiro_tray")
+
+
+@dataclass(frozen=True, slots=True)
+class AppPaths:
+    config_dir: Path
+    log_dir: Path
+
+    @classmethod
+    def resolve(cls, config_dir: str | None = None) -> AppPaths:
+        explicit = config_dir or os.environ.get("KIRO_TRAY_CONFIG_DIR")
+        if explicit:
+            base = Path(explicit).expanduser()
+            return cls(base, base / "logs")
+        import platformdirs
+
+        return cls(
+            Path(platformdirs.user_config_dir(NAME, appauthor=False)),
+            Path(platformdirs.user_log_dir(NAME, appauthor=False)),
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=NAME,
+        description="Local OpenAI- and Anthropic-compatible gateway to Kiro, with a tray app.",
+        epilog="Every option can also be set in the environment, in .env, or in the settings window.",
+    )
+    parser.add_argument("--headless", action="store_true", help="run the gateway without the tray app")
+    parser.add_argument("--config-dir", help="settings, secrets fallback and logs live here")
+    parser.add_argument("--print-key", action="store_true", help="print the client API key and exit")
+    parser.add_argument("--version", action="version", version=f"{NAME} {__version__}")
+    for setting in DECLARATIONS:
+        if setting.secret:
+            continue  # secrets on a command line end up in shell history and ps output
+        help_text = f"{setting.help} (env {setting.env}, default {setting.default})"
+        if setting.kind == "bool":
+            parser.add_argument(
+                setting.flag,
+                dest=setting.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                setting.flag, dest=setting.name, default=None, metavar=setting.env, help=help_text
+            )
+    return parser
+
+
+def _cli_values(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        s.name: getattr(args, s.name)
+        for s in DECLARATIONS
+        if not s.secret and getattr(args, s.name) is not None
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = AppPaths.resolve(args.config_dir)
+    try:
+        settings = load_settings(cli=_cli_values(args), config_dir=paths.config_dir)
+    except SettingsError as exc:
+        print(f"{NAME}: invalid setting {exc}", file=sys.stderr)
+        return 2
+    if args.print_key:
+        return asyncio.run(_print_key(settings, paths))
+    if args.headless:
+        return run_headless(settings, paths)
+    try:
+        from .ui.app import run_gui
+    except ImportError as exc:
+        print(
+            f"{NAME}: the tray app needs the GUI extra ({exc.name} is missing): "
+            f"pip install 'kiro-tray[gui]', or run with --headless.",
+            file=sys.stderr,
+        )
+        return 2
+    return int(run_gui(settings, paths))
+
+
+async def _print_key(settings: Settings, paths: AppPaths) -> int:
+    from .gateway.service import PROXY_KEY_NAME
+    from .upstream.secret_store import SecretStore
+
+    if settings.proxy_api_key:
+        print(settings.proxy_api_key)
+        return 0
+    key = await asyncio.to_thread(SecretStore(paths.config_dir).get, PROXY_KEY_NAME)
+    if not key:
+        print(f"{NAME}: no client key yet; start the gateway once to generate one.", file=sys.stderr)
+        return 1
+    print(key)
+    return 0
+
+
+def run_headless(settings: Settings, paths: AppPaths) -> int:
+    try:
+        return asyncio.run(serve(settings, paths))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def serve(settings: Settings, paths: AppPaths, *, ready: asyncio.Event | None = None) -> int:
+    """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
+    from .gateway.service import GatewayService
+    from .logging_setup import setup_logging
+    from .upstream.secret_store import SecretStore
+
+    logging_setup = setup_logging(settings.python_log_level, paths.log_dir)
+    for secret in (settings.proxy_api_key, settings.refresh_token):
+        logging_setup.redactor.add(secret)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    service = GatewayService(
+        settings, secret_store=SecretStore(paths.config_dir), logging_setup=logging_setup
+    )
+    await service.start()
+    if service.state != "running":
+        print(f"{NAME}: {service.last_message}", file=sys.stderr)
+        logging_setup.close()
+        return 1
+    if service.proxy_key_generated:
+        print(
+            f"New client API key (saved; `{NAME} --print-key` shows it again): {service.proxy_api_key}",
+            flush=True,
+        )
+    log.info(
+        "Kiro Tray listening on %s (client key: `%s --print-key`; credentials: %s)",
+        service.url,
+        NAME,
+        service.credentials_info()["state"],
+    )
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log.info("shutting down")
+    await service.stop()
+    logging_setup.close()
+    return 0

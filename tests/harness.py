@@ -1,0 +1,143 @@
+"""Test harness: the fake Kiro and a real gateway on their own event loop in a background thread.
+
+Tests talk to the gateway over real HTTP, with the official ``openai`` and ``anthropic`` SDKs (sync ones
+from the test thread, async ones from pytest's loop). Nothing of the gateway is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anthropic
+import openai
+
+from kiro_tray.gateway.service import GatewayService
+from kiro_tray.logging_setup import LoggingSetup, setup_logging
+from kiro_tray.settings import Settings
+from kiro_tray.upstream.secret_store import SecretStore
+
+from .fake_kiro.auth import Account
+from .fake_kiro.server import FakeKiro
+
+T = TypeVar("T")
+TEST_KEY = "kt-test-client-key-0123456789"
+
+
+class LoopThread:
+    """An asyncio loop running forever in a daemon thread; ``run`` executes a coroutine there."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="server-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run a plain function on the loop thread (for state the loop also touches)."""
+
+        async def wrapper() -> Any:
+            return fn(*args)
+
+        return self.run(wrapper())
+
+    def close(self) -> None:
+        async def drain() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(drain())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+def gateway_settings(fake_url: str, account: Account | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "port": 0,
+        "proxy_api_key": TEST_KEY,
+        "refresh_token": account.refresh_token if account else None,
+        "kiro_api_base_url": fake_url,
+        "kiro_auth_base_url": fake_url,
+        "kiro_oidc_base_url": fake_url,
+        "first_token_timeout": 10.0,
+        "stream_read_timeout": 10.0,
+        "non_stream_timeout": 20.0,
+        "max_retries": 2,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Gateway:
+    thread: LoopThread
+    fake: FakeKiro
+    service: GatewayService
+    account: Account | None
+    logs: LoggingSetup
+    home: Path
+    key: str = TEST_KEY
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        assert self.service.url is not None
+        return self.service.url
+
+    def openai(self, **kwargs: Any) -> openai.OpenAI:
+        kwargs.setdefault("api_key", self.key)
+        return openai.OpenAI(base_url=self.url + "/v1", max_retries=0, timeout=30, **kwargs)
+
+    def anthropic(self, **kwargs: Any) -> anthropic.Anthropic:
+        kwargs.setdefault("api_key", self.key)
+        return anthropic.Anthropic(base_url=self.url, max_retries=0, timeout=30, **kwargs)
+
+    def async_openai(self, **kwargs: Any) -> openai.AsyncOpenAI:
+        kwargs.setdefault("api_key", self.key)
+        return openai.AsyncOpenAI(base_url=self.url + "/v1", max_retries=0, timeout=30, **kwargs)
+
+    def async_anthropic(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
+        kwargs.setdefault("api_key", self.key)
+        return anthropic.AsyncAnthropic(base_url=self.url, max_retries=0, timeout=30, **kwargs)
+
+    def enqueue(self, *replies: Any) -> None:
+        self.thread.call(self.fake.enqueue, *replies)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return self.thread.run(coro, timeout)
+
+    def restart_with(self, **overrides: Any) -> None:
+        new = self.service.settings.with_values(**overrides)
+        self.run(self.service.apply_settings(new))
+
+
+def start_gateway(home: Path, *, with_account: bool = True, **overrides: Any) -> Gateway:
+    thread = LoopThread()
+    fake = FakeKiro()
+    fake_url = thread.run(fake.start())
+    account = thread.call(fake.add_account) if with_account else None
+    settings = gateway_settings(fake_url, account, **overrides)
+    logs = setup_logging(settings.python_log_level, home / "logs", console=False)
+    service = GatewayService(
+        settings, secret_store=SecretStore(home / "config"), logging_setup=logs, home=home
+    )
+    thread.run(service.start())
+    return Gateway(thread, fake, service, account, logs, home)
+
+
+def stop_gateway(gw: Gateway) -> None:
+    try:
+        gw.run(gw.service.stop())
+        gw.run(gw.fake.close())
+    finally:
+        gw.logs.close()
+        gw.thread.close()
