@@ -161,6 +161,11 @@ class RateLimited(GatewayError):
     anthropic_type = "rate_limit_error"
     code = "rate_limit_exceeded"
     kind = "throttled"
+    #: Said when Kiro gave no Retry-After of its own: a 429 always tells the client when to come back.
+    default_retry_after = 10.0
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, round(self.retry_after or self.default_retry_after)))}
 
 
 class UpstreamError(GatewayError):

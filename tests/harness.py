@@ -7,6 +7,7 @@ from the test thread, async ones from pytest's loop). Nothing of the gateway is 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ def gateway_settings(fake_url: str, account: Account | None, **overrides: Any) -
         "stream_read_timeout": 10.0,
         "non_stream_timeout": 20.0,
         "max_retries": 2,
+        "log_level": "DEBUG",  # every test doubles as a leak scan at the chattiest level
     }
     values.update(overrides)
     return Settings(**values)
@@ -87,6 +89,7 @@ class Gateway:
     home: Path
     key: str = TEST_KEY
     extra: dict[str, Any] = field(default_factory=dict)
+    clients: list[openai.OpenAI | anthropic.Anthropic] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -95,11 +98,15 @@ class Gateway:
 
     def openai(self, **kwargs: Any) -> openai.OpenAI:
         kwargs.setdefault("api_key", self.key)
-        return openai.OpenAI(base_url=self.url + "/v1", max_retries=0, timeout=30, **kwargs)
+        client = openai.OpenAI(base_url=self.url + "/v1", max_retries=0, timeout=30, **kwargs)
+        self.clients.append(client)
+        return client
 
     def anthropic(self, **kwargs: Any) -> anthropic.Anthropic:
         kwargs.setdefault("api_key", self.key)
-        return anthropic.Anthropic(base_url=self.url, max_retries=0, timeout=30, **kwargs)
+        client = anthropic.Anthropic(base_url=self.url, max_retries=0, timeout=30, **kwargs)
+        self.clients.append(client)
+        return client
 
     def async_openai(self, **kwargs: Any) -> openai.AsyncOpenAI:
         kwargs.setdefault("api_key", self.key)
@@ -120,6 +127,27 @@ class Gateway:
         self.run(self.service.apply_settings(new))
 
 
+#: Shapes of every token the fake issues (tests/fake_kiro/auth.py): refresh tokens and access tokens.
+SECRET_SHAPES = re.compile(r"rt-[A-Za-z0-9_-]{60,}|aoa[A-Za-z0-9_-]{40,}|" + re.escape(TEST_KEY))
+
+
+def leaked_secrets(gw: Gateway) -> list[str]:
+    """Every place a token or the client key shows up in a log line or a request record (the UI's model)."""
+    found: list[str] = []
+    for line in gw.logs.ring.lines:
+        if SECRET_SHAPES.search(line.message):
+            found.append(f"log {line.logger}: {line.message[:200]}")
+    for record in gw.service.store:
+        for name in ("error", "summary", "response_preview", "client"):
+            value = getattr(record, name) or ""
+            if SECRET_SHAPES.search(value):
+                found.append(f"record.{name}: {value[:200]}")
+        for key, value in record.headers.items():
+            if SECRET_SHAPES.search(value):
+                found.append(f"record.headers[{key}]")
+    return found
+
+
 def start_gateway(home: Path, *, with_account: bool = True, **overrides: Any) -> Gateway:
     thread = LoopThread()
     fake = FakeKiro()
@@ -130,14 +158,19 @@ def start_gateway(home: Path, *, with_account: bool = True, **overrides: Any) ->
     service = GatewayService(
         settings, secret_store=SecretStore(home / "config"), logging_setup=logs, home=home
     )
+    service.client_tuning = {"backoff_base": 0.01, "backoff_cap": 0.05}
     thread.run(service.start())
     return Gateway(thread, fake, service, account, logs, home)
 
 
 def stop_gateway(gw: Gateway) -> None:
+    for client in gw.clients:
+        client.close()
     try:
         gw.run(gw.service.stop())
         gw.run(gw.fake.close())
+        leaks = leaked_secrets(gw)
+        assert not leaks, "secrets leaked:\n" + "\n".join(leaks)
     finally:
         gw.logs.close()
         gw.thread.close()

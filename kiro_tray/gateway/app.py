@@ -11,6 +11,7 @@ Middleware, outermost first:
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import time
@@ -131,6 +132,10 @@ async def bookkeeping(request: web.Request, handler: Handler) -> web.StreamRespo
     response: web.StreamResponse
     try:
         response = await handler(request)
+    except asyncio.CancelledError:
+        # The client went away (handler cancellation) or the gateway is stopping: the record still ends.
+        _finish_record(service, request, 499, None)
+        raise
     except GatewayError as exc:
         error = exc
         response = error_response(exc, api_for(request))

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import aiohttp
 from aiohttp import web
 
-from ..errors import Api, GatewayError, InvalidRequest, UpstreamError
+from ..errors import Api, GatewayError, UpstreamError
 from ..protocol.anthropic_stream import AnthropicCollector, AnthropicStream
 from ..protocol.eventstream import EventStreamError
 from ..protocol.kiro_events import KiroEvent, KiroEventDecoder, TextEvent
@@ -39,23 +39,6 @@ SSE_HEADERS = {
 
 
 StreamBuilder = AnthropicStream | OpenAIStream
-
-
-async def read_json(request: web.Request) -> object:
-    """The request body as JSON; a clear 400 naming the problem otherwise."""
-    raw = await request.read()
-    if not raw.strip():
-        raise InvalidRequest("Request body is empty; expected a JSON object.")
-    try:
-        return json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"Request body is not valid UTF-8 ({exc.reason} at byte {exc.start}).") from exc
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"Request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-        ) from exc
-    except RecursionError as exc:
-        raise InvalidRequest("Request body is nested too deeply.") from exc
 
 
 def _params(kreq: KiroRequest) -> TurnParams:
@@ -142,13 +125,26 @@ async def relay(request: web.Request, api: Api, kreq: KiroRequest) -> web.Stream
         return await _collect(request, api, kreq, upstream, record)
 
 
-def _feed(builder: StreamBuilder, events: list[KiroEvent]) -> bytes:
-    out = b""
-    for event in events:
-        out += builder.feed(event)
-        if builder.done:
-            break
-    return out
+class _Fed:
+    """What one network chunk's events produced: bytes to write, and the failure that stopped them."""
+
+    __slots__ = ("data", "error")
+
+    def __init__(self, data: bytes, error: GatewayError | None) -> None:
+        self.data = data
+        self.error = error
+
+
+def _feed(builder: StreamBuilder, events: list[KiroEvent]) -> _Fed:
+    out = bytearray()
+    try:
+        for event in events:
+            out += builder.feed(event)
+            if builder.done:
+                break
+    except GatewayError as exc:
+        return _Fed(bytes(out), exc)
+    return _Fed(bytes(out), None)
 
 
 async def _stream(
@@ -165,9 +161,9 @@ async def _stream(
     response.headers["x-request-id"] = record.request_id
     events = decoder.feed(upstream.first_chunk)
     preview.add(events)
-    head = builder.start() + _feed(builder, events)
+    fed = _feed(builder, events)
     await response.prepare(request)
-    await response.write(head)
+    await response.write(builder.start() + fed.data)
     record.first_byte_ms = round((time.monotonic() - request[STARTED]) * 1000, 2)
     service.metrics.stream_opened()
     last_write = time.monotonic()
@@ -185,14 +181,18 @@ async def _stream(
     failure: GatewayError | None = None
     try:
         try:
+            if fed.error is not None:
+                raise fed.error
             if not builder.done:
                 async for chunk in upstream:
                     events = decoder.feed(chunk)
                     preview.add(events)
-                    out = _feed(builder, events)
-                    if out:
-                        await response.write(out)
+                    fed = _feed(builder, events)
+                    if fed.data:
+                        await response.write(fed.data)
                         last_write = time.monotonic()
+                    if fed.error is not None:
+                        raise fed.error
                     if builder.done:
                         break
             if not builder.done and decoder.pending:

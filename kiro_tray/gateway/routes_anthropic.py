@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..protocol.kiro_payload import ConvertOptions, anthropic_to_kiro, count_anthropic_tokens
-from .app import SERVICE, tolerant
-from .relay import read_json, relay
+from ..protocol.kiro_payload import count_anthropic_tokens
+from .app import tolerant
+from .convert import kiro_request, read_json
+from .relay import relay
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    service = request.app[SERVICE]
-    body = await read_json(request)
-    options = ConvertOptions(
-        payload_budget_bytes=service.settings.payload_budget_bytes,
-        trim_history=service.settings.trim_history,
-    )
-    return await relay(request, "anthropic", anthropic_to_kiro(body, options))
+    return await relay(request, "anthropic", await kiro_request(request, "anthropic"))
 
 
 async def count_tokens(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    return web.json_response({"input_tokens": count_anthropic_tokens(body)})
+    return web.json_response({"input_tokens": count_anthropic_tokens(await read_json(request))})
 
 
 def register(app: web.Application) -> None:

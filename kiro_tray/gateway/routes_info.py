@@ -37,7 +37,9 @@ async def index(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     credentials = service.credentials_info()
-    healthy = credentials["state"] in ("ok", "expiring")
+    # An expired access token is normal: it is refreshed on the next request. Only a missing or
+    # rejected login makes the gateway unable to serve.
+    healthy = credentials["state"] not in ("missing", "invalid")
     return web.json_response(
         {
             "status": "ok" if healthy else "degraded",

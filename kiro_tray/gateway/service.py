@@ -83,6 +83,8 @@ class GatewayService:
         self.stopping = False
         #: Seconds of upstream silence after which an Anthropic stream gets a ``ping`` event.
         self.ping_interval = 15.0
+        #: Extra ``ClientConfig`` fields (tests shorten the retry backoff; nothing else sets it).
+        self.client_tuning: dict[str, Any] = {}
         self._stream_tasks: set[asyncio.Task[Any]] = set()
         self._models_cache: tuple[float, list[dict[str, Any]]] | None = None
 
@@ -121,7 +123,7 @@ class GatewayService:
                 log.exception("the gateway failed to start")
                 self._set_state("failed", f"The gateway failed to start: {exc}", "error")
                 return
-            log.info("Kiro Tray %s listening on %s", __version__, self.url)
+            log.info("Kiro Tray %s gateway started (%s)", __version__, self.url)
             self._set_state("running", f"Running on {self.url}")
 
     async def _start(self) -> None:
@@ -153,6 +155,7 @@ class GatewayService:
             non_stream_timeout=s.non_stream_timeout,
             max_retries=s.max_retries,
             slow_model_multiplier=s.slow_model_timeout_multiplier,
+            **self.client_tuning,
         )
 
     async def _explain_bind_error(self, exc: OSError) -> tuple[str, str]:

@@ -355,7 +355,7 @@ def _image(block: ImageBlock, param: str, fetched: Mapping[str, tuple[str, str]]
     source = block.source
     match source:
         case Base64Source():
-            return image_part(source.media_type, source.data, f"{param}.source.data")
+            return image_part(source.media_type, source.data, f"{param}.source")
         case UrlSource():
             if source.url not in fetched:
                 raise bad_field(f"{param}.source.url", "the remote image could not be fetched")

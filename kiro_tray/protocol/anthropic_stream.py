@@ -125,6 +125,8 @@ class AnthropicStream:
         return b"".join([self._encode(item) for item in outputs])
 
     def finish(self) -> bytes:
+        if self._stop_reason is not None:
+            return b""
         parts = [self._encode(item) for item in self._turn.finish()]
         if not self._answered:
             parts += [

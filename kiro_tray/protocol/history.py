@@ -36,7 +36,6 @@ CONTINUE = "Continue"
 HISTORY_TOOL_DESCRIPTION = (
     "Placeholder for a tool used earlier in this conversation. It is not available now: do not call it."
 )
-HISTORY_TOOL_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
 
 def _changed(old: Turns, new: Iterable[Turn]) -> tuple[Turns, bool]:
@@ -272,7 +271,7 @@ def declare_history_tools(turns: Turns, tools: tuple[Tool, ...]) -> tuple[Turns,
         key = part.name.lower()
         if key not in canonical:
             canonical[key] = part.name
-            added.append(Tool(part.name, HISTORY_TOOL_DESCRIPTION, dict(HISTORY_TOOL_SCHEMA)))
+            added.append(Tool(part.name, HISTORY_TOOL_DESCRIPTION, {"type": "object", "properties": {}}))
         name = canonical[key]
         return part if name == part.name else replace(part, name=name)
 

@@ -17,14 +17,16 @@ Kiro takes the dotted ids, except Claude 3.7 Sonnet, which only answers to its i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 DEFAULT_CONTEXT_WINDOW = 200_000
 LARGE_CONTEXT_WINDOW = 1_000_000
 DEFAULT_MAX_OUTPUT = 64_000
 
 #: Ids Kiro does not accept in dotted form.
-_INTERNAL_IDS = {"claude-3.7-sonnet": "CLAUDE_3_7_SONNET_20250219_V1_0"}
+_INTERNAL_IDS: Mapping[str, str] = MappingProxyType({"claude-3.7-sonnet": "CLAUDE_3_7_SONNET_20250219_V1_0"})
 
 _CONTEXT_SUFFIX = re.compile(r"\[[^\]]*\]$")
 _DATE_SUFFIX = re.compile(r"-(?:\d{8}|latest)$")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, Tag
@@ -52,14 +53,16 @@ from .conversation import (
 )
 
 #: Thinking budgets for ``reasoning_effort``; ``None`` turns thinking off.
-REASONING_BUDGETS: Mapping[str, int | None] = {
-    "none": None,
-    "minimal": None,
-    "low": 4_000,
-    "medium": 10_000,
-    "high": 20_000,
-    "xhigh": 24_576,
-}
+REASONING_BUDGETS: Mapping[str, int | None] = MappingProxyType(
+    {
+        "none": None,
+        "minimal": None,
+        "low": 4_000,
+        "medium": 10_000,
+        "high": 20_000,
+        "xhigh": 24_576,
+    }
+)
 
 
 def _parts_from_string(value: Any) -> Any:
@@ -152,7 +155,7 @@ class ChatCompletionRequest(RequestModel):
     model: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
     tools: list[ToolDefinition] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tool_choice: Any = None  # checked by _tool_choice for a precise error
     parallel_tool_calls: bool | None = None
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
@@ -335,7 +338,7 @@ def _schema(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _tool_choice(value: str | dict[str, Any] | None) -> ToolChoice:
+def _tool_choice(value: object) -> ToolChoice:
     if value is None or value == "auto":
         return ToolChoiceAuto()
     if value == "none":

@@ -121,6 +121,8 @@ class OpenAIStream:
         return b"".join([self._encode(item) for item in outputs])
 
     def finish(self) -> bytes:
+        if self._finish_reason is not None:
+            return b""
         parts = [self._encode(item) for item in self._turn.finish()]
         reason = self._finish_reason = finish_reason_for(self._turn.stop_reason)
         parts.append(self._chunk_prefix + b'{},"logprobs":null,"finish_reason":"%s"}]}\n\n' % reason.encode())

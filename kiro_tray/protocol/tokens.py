@@ -8,9 +8,12 @@ cost from their size. No tokenizer is downloaded at run time.
 from __future__ import annotations
 
 import math
+import re
 
 #: Anthropic's rule of thumb for an image: (width * height) / 750 tokens, capped near 1,600.
 IMAGE_TOKENS = 1600
+#: Characters from CJK radicals on (U+2E80) count one token each.
+_WIDE = re.compile("[\u2e80-\U0010ffff]")
 #: Per-message overhead (role markers, separators), as the vendors' own counters add.
 MESSAGE_OVERHEAD = 4
 
@@ -19,14 +22,8 @@ def estimate_text_tokens(text: str) -> int:
     """Estimated tokens for ``text``; 0 for the empty string."""
     if not text:
         return 0
-    ascii_chars = 0
-    wide_chars = 0
-    for ch in text:
-        if ord(ch) < 0x2E80:
-            ascii_chars += 1
-        else:
-            wide_chars += 1
-    return max(1, math.ceil(ascii_chars / 4 + wide_chars))
+    wide_chars = 0 if text.isascii() else len(text) - len(_WIDE.sub("", text))
+    return max(1, math.ceil((len(text) - wide_chars) / 4 + wide_chars))
 
 
 def estimate_image_tokens(base64_len: int) -> int:

@@ -309,11 +309,11 @@ class Turn:
     def finish(self) -> list[TurnOutput]:
         """Outputs at upstream EOF (or after :attr:`done`); raises UpstreamError for a cut tool call."""
         out = self._out = []
+        if self._open == "tool_use":  # raised again on every call: a cut stream never finishes
+            raise UpstreamError("upstream stream ended in the middle of a tool call")
         if self._finished:
             return out
         self._finished = True
-        if self._open == "tool_use":
-            raise UpstreamError("upstream stream ended in the middle of a tool call")
         if self._stop_sequence is None:
             if self._splitter is not None:
                 self._route_pieces(self._splitter.flush())

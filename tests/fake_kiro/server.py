@@ -1,54 +1,354 @@
 """A faithful fake of the Kiro backend: a real aiohttp server on a real port speaking the real protocol.
 
 One server plays every host: point ``KIRO_API_BASE_URL``, ``KIRO_AUTH_BASE_URL`` and
-``KIRO_OIDC_BASE_URL`` at :attr:`FakeKiro.url`.
+``KIRO_OIDC_BASE_URL`` at :attr:`FakeKiro.url`. Routes: ``POST /refreshToken`` and ``POST /token``
+(see ``auth.py``), ``POST /generateAssistantResponse``, ``GET /ListAvailableModels``,
+``GET /getUsageLimits``.
+
+Scripting it::
+
+    fake = FakeKiro()
+    url = await fake.start()                  # port 0: a free port; close with ``await fake.close()``
+    account = fake.add_account()              # a social account; hand account.refresh_token to the gateway
+    fake.enqueue(text_reply("Hello!", chunks=4), tool_reply("get_weather", {"city": "Oslo"}))
+    fake.enqueue(Reply([Text("partial"), Stall()]))         # steps from replies.py
+    fake.enqueue(error_reply(400, "Input is too long.", "CONTENT_LENGTH_EXCEEDS_THRESHOLD"))
+
+- Replies are consumed FIFO, one per generate call that passed validation; with the queue empty,
+  :attr:`FakeKiro.responder` (default :func:`replies.smart_reply`) answers from the request body.
+- Every body is validated as Kiro does (``rules.py``); a violation is answered with Kiro's error body
+  and does not consume a queued reply. ``fake.enforce_rules = False`` turns validation off;
+  ``fake.max_payload_bytes`` sets the size rule's limit.
+- ``fake.requests`` lists every API call (:class:`ReceivedRequest`: path, headers, body, query, status,
+  violation); the auth endpoints are not listed (``fake.auth`` counts them).
+- ``fake.models`` (the ListAvailableModels list; ``tokenLimits.maxInputTokens`` is also the context
+  limit the rules enforce), ``fake.internal_model_ids``, ``fake.models_page_size`` (paginate),
+  ``fake.usage`` (the getUsageLimits answer) are plain attributes to edit.
+- Account flags: ``account.suspended`` -> 403 TEMPORARILY_SUSPENDED, ``account.quota_exhausted`` ->
+  402 MONTHLY_REQUEST_COUNT (on generate), ``account.expire_access_tokens()`` -> 403 bearer invalid.
+- Leak counters: ``open_streams`` (streamed responses in progress; ``await fake.wait_idle()`` waits
+  for zero), ``total_connections`` (TCP connections ever accepted), ``open_connections`` (open now).
+- A :class:`~replies.Stall` holds until the client goes away or ``close()``; ``close()`` never hangs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from aiohttp import web
 
-from kiro_tray.protocol.eventstream import encode_event
-
 from .auth import Account, AuthState, bearer_error
+from .replies import Delay, Disconnect, Reply, Stall, smart_reply
+from .rules import IMPROPER, NOT_AUTHORIZED, RuleViolation, parse, validate
+
+EVENTSTREAM = "application/vnd.amazon.eventstream"
+SUSPENDED_MESSAGE = "Your User ID temporarily is suspended. Please contact AWS support to restore access."
+QUOTA_MESSAGE = "You have reached the limit for monthly requests for this account."
+INTERNAL_MODEL_IDS = frozenset(
+    {
+        "CLAUDE_SONNET_4_5_20250929_V1_0",
+        "CLAUDE_SONNET_4_20250514_V1_0",
+        "CLAUDE_3_7_SONNET_20250219_V1_0",
+        "CLAUDE_OPUS_4_5_20251101_V1_0",
+        "CLAUDE_OPUS_4_6_V1_0",
+        "CLAUDE_SONNET_4_6_V1_0",
+    }
+)
+
+
+def model_entry(
+    model_id: str, name: str, description: str, rate: float, max_input: int = 200_000
+) -> dict[str, Any]:
+    """One ListAvailableModels entry (kiro-protocol.md 2.1)."""
+    return {
+        "modelId": model_id,
+        "modelName": name,
+        "description": description,
+        "supportedInputTypes": ["TEXT", "IMAGE"],
+        "rateMultiplier": rate,
+        "tokenLimits": {"maxInputTokens": max_input, "maxOutputTokens": 64_000},
+    }
+
+
+def default_models() -> list[dict[str, Any]]:
+    return [
+        model_entry("auto", "Auto", "Models chosen by task for optimal usage", 1.0),
+        model_entry("claude-sonnet-4.5", "Claude Sonnet 4.5", "The latest Claude Sonnet model", 1.3),
+        model_entry("claude-sonnet-4", "Claude Sonnet 4", "Hybrid reasoning and coding", 1.3),
+        model_entry("claude-haiku-4.5", "Claude Haiku 4.5", "Fast and economical", 0.4),
+        model_entry("claude-opus-4.5", "Claude Opus 4.5", "The most capable Claude model", 2.2),
+        model_entry("claude-sonnet-4.6", "Claude Sonnet 4.6", "Sonnet with a 1M window", 1.3, 1_000_000),
+    ]
+
+
+def default_usage(now: float | None = None) -> dict[str, Any]:
+    """A plausible getUsageLimits answer: 50 credits a month, 12.34 used, reset in 12 days."""
+    reset = (time.time() if now is None else now) + 12 * 86_400
+    return {
+        "daysUntilReset": 12,
+        "nextDateReset": round(reset, 3),
+        "subscriptionInfo": {"subscriptionTitle": "KIRO FREE", "type": "Q_DEVELOPER_STANDALONE_FREE"},
+        "usageBreakdownList": [
+            {
+                "resourceType": "CREDIT",
+                "displayName": "Credit",
+                "displayNamePlural": "Credits",
+                "unit": "INVOCATIONS",
+                "currency": "USD",
+                "currentUsage": 12,
+                "currentUsageWithPrecision": 12.34,
+                "usageLimit": 50,
+                "usageLimitWithPrecision": 50.0,
+                "nextDateReset": round(reset, 3),
+                "bonuses": [],
+            }
+        ],
+        "userInfo": {"email": "demo@example.com", "userId": "fake-user-0001"},
+    }
+
+
+@dataclass
+class ReceivedRequest:
+    """One API call as the fake saw it (``body`` is the parsed JSON; ``{}`` for GETs and non-JSON)."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    query: dict[str, str]
+    status: int = 0
+    violation: RuleViolation | None = None
+
+
+class _CountingSite(web.BaseSite):
+    """A TCP site that counts the connections it accepts."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, on_accept: Callable[[], None]) -> None:
+        super().__init__(runner)
+        self._host = host
+        self._port = port
+        self._on_accept = on_accept
+        self.bound_port = 0
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self.bound_port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+
+        def protocol() -> asyncio.BaseProtocol:
+            self._on_accept()
+            return server()
+
+        self._server = await asyncio.get_running_loop().create_server(protocol, self._host, self._port)
+        self.bound_port = self._server.sockets[0].getsockname()[1]
 
 
 class FakeKiro:
     def __init__(self) -> None:
         self.auth = AuthState()
+        self.models: list[dict[str, Any]] = default_models()
+        self.internal_model_ids: set[str] = set(INTERNAL_MODEL_IDS)
+        self.models_page_size: int | None = None
+        self.usage: dict[str, Any] = default_usage()
+        self.enforce_rules = True
+        self.max_payload_bytes = 615_000
+        self.responder: Callable[[dict[str, Any]], Reply] = smart_reply
+        self.requests: list[ReceivedRequest] = []
+        self.open_streams = 0
+        self.total_connections = 0
+        self.url = ""
+        self._queue: deque[Reply] = deque()
+        self._closing = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/refreshToken", self.auth.handle_refresh_token)
         self.app.router.add_post("/token", self.auth.handle_oidc_token)
         self.app.router.add_post("/generateAssistantResponse", self.handle_generate)
+        self.app.router.add_get("/ListAvailableModels", self.handle_list_models)
+        self.app.router.add_get("/getUsageLimits", self.handle_usage_limits)
         self._runner: web.AppRunner | None = None
-        self.url = ""
+
+    # ---- scripting --------------------------------------------------------------------------------
 
     def add_account(self, refresh_token: str | None = None, **kwargs: object) -> Account:
         return self.auth.add_account(refresh_token, **kwargs)
 
+    def enqueue(self, *replies: Reply) -> None:
+        """Replies for the next generate calls, in order (then the responder takes over)."""
+        self._queue.extend(replies)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def wait_idle(self) -> None:
+        """Return once no stream is being written (e.g. after a client walked away from one)."""
+        await self._idle.wait()
+
+    @property
+    def open_connections(self) -> int:
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._runner = web.AppRunner(self.app, handle_signals=False)
+        self._closing.clear()
+        # handler_cancellation: a client going away cancels its handler, which ends stalls and delays.
+        self._runner = web.AppRunner(
+            self.app, handle_signals=False, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = _CountingSite(self._runner, host, port, self._count_connection)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        bound = server.sockets[0].getsockname()[1]
-        self.url = f"http://{host}:{bound}"
+        self.url = f"http://{host}:{site.bound_port}"
         return self.url
 
     async def close(self) -> None:
+        self._closing.set()  # stalled streams drop their connections
         if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
 
-    async def handle_generate(self, request: web.Request) -> web.StreamResponse:
-        auth = request.headers.get("Authorization", "")
-        account, valid = self.auth.account_for_access_token(auth.removeprefix("Bearer "))
+    def _count_connection(self) -> None:
+        self.total_connections += 1
+
+    # ---- shared checks ----------------------------------------------------------------------------
+
+    def _record(self, request: web.Request, body: dict[str, Any]) -> ReceivedRequest:
+        received = ReceivedRequest(request.path, dict(request.headers), body, dict(request.query))
+        self.requests.append(received)
+        return received
+
+    def _authorize(self, request: web.Request) -> Account | web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        account, valid = self.auth.account_for_access_token(token)
         if account is None or not valid:
             return bearer_error()
-        resp = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
-        await resp.prepare(request)
-        await resp.write(encode_event("assistantResponseEvent", b'{"content":"Hello from the fake Kiro."}'))
-        await resp.write_eof()
-        return resp
+        if account.suspended:
+            body = {"message": SUSPENDED_MESSAGE, "reason": "TEMPORARILY_SUSPENDED"}
+            return web.json_response(body, status=403)
+        return account
+
+    @staticmethod
+    def _arn_mismatch(account: Account, arn: str | None) -> web.Response | None:
+        if account.kind == "social" and arn is not None and arn != account.profile_arn:
+            return web.json_response({"message": NOT_AUTHORIZED, "reason": None}, status=403)
+        return None
+
+    @staticmethod
+    def _answer(received: ReceivedRequest, response: web.Response) -> web.Response:
+        received.status = response.status
+        return response
+
+    # ---- generateAssistantResponse ----------------------------------------------------------------
+
+    async def handle_generate(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        parsed = parse(raw)
+        received = self._record(request, parsed if isinstance(parsed, dict) else {})
+        account = self._authorize(request)
+        if isinstance(account, web.Response):
+            return self._answer(received, account)
+        if account.quota_exhausted:
+            quota = {"message": QUOTA_MESSAGE, "reason": "MONTHLY_REQUEST_COUNT"}
+            return self._answer(received, web.json_response(quota, status=402))
+        if self.enforce_rules:
+            violation = (
+                parsed
+                if isinstance(parsed, RuleViolation)
+                else validate(
+                    parsed,
+                    self.models,
+                    internal_model_ids=frozenset(self.internal_model_ids),
+                    expected_arn=account.profile_arn if account.kind == "social" else None,
+                    max_payload_bytes=self.max_payload_bytes,
+                    raw_size=len(raw),
+                )
+            )
+            if violation is not None:
+                received.violation = violation
+                return self._answer(received, web.json_response(violation.body, status=violation.status))
+        reply = self._queue.popleft() if self._queue else self.responder(received.body)
+        if reply.status != 200:
+            error = reply.error_body if reply.error_body is not None else {"message": "", "reason": None}
+            return self._answer(
+                received, web.json_response(error, status=reply.status, headers=reply.headers)
+            )
+        received.status = 200
+        return await self._stream(request, reply)
+
+    async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": EVENTSTREAM, **reply.headers})
+        self.open_streams += 1
+        self._idle.clear()
+        try:
+            for action in reply.plan():
+                if isinstance(action, Delay):
+                    await asyncio.sleep(action.seconds)
+                    continue
+                if not response.prepared:
+                    await response.prepare(request)
+                if isinstance(action, bytes):
+                    await response.write(action)
+                elif isinstance(action, Stall):
+                    await self._closing.wait()
+                    await self._drop(request)
+                elif isinstance(action, Disconnect):
+                    await self._drop(request)
+            if not response.prepared:
+                await response.prepare(request)
+            await response.write_eof()
+            return response
+        finally:
+            self.open_streams -= 1
+            if not self.open_streams:
+                self._idle.set()
+
+    async def _drop(self, request: web.Request) -> None:
+        """Abort the connection; the handler is then cancelled (handler_cancellation) and never returns."""
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        await asyncio.Future()  # cancelled by aiohttp once the connection is gone
+
+    # ---- ListAvailableModels and getUsageLimits ---------------------------------------------------
+
+    async def handle_list_models(self, request: web.Request) -> web.Response:
+        received = self._record(request, {})
+        account = self._authorize(request)
+        if isinstance(account, web.Response):
+            return self._answer(received, account)
+        query = request.query
+        refused = self._arn_mismatch(account, query.get("profileArn"))
+        if refused is not None:
+            return self._answer(received, refused)
+        token = query.get("nextToken", "0")
+        if query.get("origin") is None or not token.isdigit() or int(token) > len(self.models):
+            bad = web.json_response({"message": IMPROPER, "reason": None}, status=400)
+            return self._answer(received, bad)
+        start = int(token)
+        size = self.models_page_size or len(self.models) or 1
+        answer: dict[str, Any] = {"models": self.models[start : start + size]}
+        if start + size < len(self.models):
+            answer["nextToken"] = str(start + size)
+        return self._answer(received, web.json_response(answer))
+
+    async def handle_usage_limits(self, request: web.Request) -> web.Response:
+        received = self._record(request, {})
+        account = self._authorize(request)
+        if isinstance(account, web.Response):
+            return self._answer(received, account)
+        refused = self._arn_mismatch(account, request.query.get("profileArn"))
+        if refused is not None:
+            return self._answer(received, refused)
+        return self._answer(received, web.json_response(self.usage))

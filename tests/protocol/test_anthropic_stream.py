@@ -39,7 +39,7 @@ EVENT = TypeAdapter[RawMessageStreamEvent](RawMessageStreamEvent)
 
 
 def params(**overrides: Any) -> TurnParams:
-    values: dict[str, Any] = {"model": "claude-opus-4-5", "input_tokens": 777}
+    values: dict[str, Any] = {"model": "claude-test-model", "input_tokens": 777}
     values.update(overrides)
     return TurnParams(**values)
 
@@ -182,7 +182,7 @@ def test_message_start_and_delta_fields() -> None:
             "id": "msg_abc",
             "type": "message",
             "role": "assistant",
-            "model": "claude-opus-4-5",
+            "model": "claude-test-model",
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
@@ -263,6 +263,14 @@ def test_a_cut_tool_call_never_reaches_message_stop() -> None:
     assert "message_delta" not in names and "message_stop" not in names
 
 
+def test_finish_is_idempotent() -> None:
+    stream = AnthropicStream(params())
+    stream.start()
+    stream.feed(TextEvent("hi"))
+    assert b"message_stop" in stream.finish()
+    assert stream.finish() == b""
+
+
 def test_ping() -> None:
     assert sse_events(AnthropicStream(params()).ping()) == [("ping", {"type": "ping"})]
 
@@ -285,7 +293,7 @@ async def test_sdk_message_stream_accumulates_everything(replay: Replay) -> None
     replay.parts = stream_parts(stream, events)
     async with sdk(replay) as client:
         async with client.messages.stream(
-            model="claude-opus-4-5", max_tokens=1024, messages=[{"role": "user", "content": "edit"}]
+            model="claude-test-model", max_tokens=1024, messages=[{"role": "user", "content": "edit"}]
         ) as sdk_stream:
             final = await sdk_stream.get_final_message()
     assert [block.type for block in final.content] == ["thinking", "text", "tool_use"]
@@ -309,7 +317,7 @@ async def test_sdk_raises_the_error_event(replay: Replay) -> None:
     async with sdk(replay) as client:
         with pytest.raises(anthropic.APIStatusError) as info:
             async with client.messages.stream(
-                model="claude-opus-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+                model="claude-test-model", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
             ) as sdk_stream:
                 async for _ in sdk_stream:
                     pass
@@ -330,7 +338,7 @@ async def test_sdk_parses_the_collected_message(replay: Replay) -> None:
     replay.json = collector.result()
     async with sdk(replay) as client:
         message = await client.messages.create(
-            model="claude-opus-4-5", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+            model="claude-test-model", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
         )
     assert message.id == "msg_c"
     assert [b.model_dump(exclude_none=True) for b in message.content] == [

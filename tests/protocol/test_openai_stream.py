@@ -13,7 +13,8 @@ import openai
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from openai.types.chat import ChatCompletionMessageFunctionToolCall as FunctionCall
 
 from kiro_tray.errors import UpstreamError, UpstreamOverloaded
 from kiro_tray.protocol.kiro_events import (
@@ -31,7 +32,7 @@ from kiro_tray.protocol.turn import TurnParams
 
 
 def params(**overrides: Any) -> TurnParams:
-    values: dict[str, Any] = {"model": "claude-sonnet-4-5", "input_tokens": 321}
+    values: dict[str, Any] = {"model": "claude-test-model", "input_tokens": 321}
     values.update(overrides)
     return TurnParams(**values)
 
@@ -64,6 +65,13 @@ def chunks_of(body: bytes) -> list[ChatCompletionChunk]:
     lines = data_lines(body)
     assert lines[-1] == "[DONE]"
     return [ChatCompletionChunk.model_validate(json.loads(line)) for line in lines[:-1]]
+
+
+def function_calls(message: ChatCompletionMessage) -> list[tuple[str, str, str]]:
+    """(id, name, arguments) of every tool call; all must be function calls."""
+    calls = message.tool_calls or []
+    assert all(isinstance(call, FunctionCall) for call in calls)
+    return [(c.id, c.function.name, c.function.arguments) for c in calls if isinstance(c, FunctionCall)]
 
 
 def tool_fragments(tool_id: str, name: str, arguments: str, size: int) -> list[KiroEvent]:
@@ -127,7 +135,7 @@ def test_text_stream_exact_chunks() -> None:
         [{"index": 0, "delta": {}, "finish_reason": "stop"}],
     ]
     assert {(c.id, c.created, c.model, c.object) for c in chunks} == {
-        ("chatcmpl-abc", 1700000000, "claude-sonnet-4-5", "chat.completion.chunk")
+        ("chatcmpl-abc", 1700000000, "claude-test-model", "chat.completion.chunk")
     }
     assert "wörld ☃".encode() in body  # UTF-8, not \u escapes
     assert body.endswith(SSE_DONE)
@@ -225,6 +233,13 @@ def test_a_cut_tool_call_fails_instead_of_finishing() -> None:
     assert "middle of a tool call" in json.loads(lines[-1])["error"]["message"]
 
 
+def test_finish_is_idempotent() -> None:
+    stream = OpenAIStream(params())
+    stream.start()
+    assert stream.finish().endswith(SSE_DONE)
+    assert stream.finish() == b""
+
+
 def test_line_separator_characters_never_break_an_event() -> None:
     stream = OpenAIStream(params())
     text = "a\u2028b\u2029c\x85d\r\ne"
@@ -249,7 +264,7 @@ async def test_sdk_stream_accumulates_text_and_tool_calls(replay: Replay) -> Non
     replay.parts = stream_parts(OpenAIStream(params(include_usage=True)), events)
     async with sdk(replay) as client:
         async with client.chat.completions.stream(
-            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "go"}]
+            model="claude-test-model", messages=[{"role": "user", "content": "go"}]
         ) as stream:
             async for _ in stream:
                 pass
@@ -257,8 +272,7 @@ async def test_sdk_stream_accumulates_text_and_tool_calls(replay: Replay) -> Non
     choice = final.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content == "I'll write the file and search."
-    calls = choice.message.tool_calls or []
-    assert [(c.id, c.function.name, json.loads(c.function.arguments)) for c in calls] == [  # type: ignore[union-attr]
+    assert [(i, n, json.loads(a)) for i, n, a in function_calls(choice.message)] == [
         ("tooluse_1", "write_file", json.loads(args_a)),
         ("tooluse_2", "search", json.loads(args_b)),
     ]
@@ -274,7 +288,7 @@ async def test_sdk_raises_on_a_mid_stream_error(replay: Replay) -> None:
     seen: list[str] = []
     async with sdk(replay) as client:
         stream = await client.chat.completions.create(
-            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}], stream=True
+            model="claude-test-model", messages=[{"role": "user", "content": "hi"}], stream=True
         )
         with pytest.raises(openai.APIError, match=r"Kiro upstream error \(InternalServerException\): kaput"):
             async for chunk in stream:
@@ -295,13 +309,13 @@ async def test_sdk_parses_the_collected_completion(replay: Replay) -> None:
     replay.json = collector.result()
     async with sdk(replay) as client:
         completion = await client.chat.completions.create(
-            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]
+            model="claude-test-model", messages=[{"role": "user", "content": "hi"}]
         )
     assert completion.id == "chatcmpl-xyz"
     message = completion.choices[0].message
     assert message.content == "Answer"
     assert message.model_dump()["reasoning_content"] == "Native thought."
-    assert message.tool_calls is not None and message.tool_calls[0].function.arguments == '{"id": 7}'  # type: ignore[union-attr]
+    assert function_calls(message) == [("tooluse_1", "lookup", '{"id": 7}')]
     assert completion.choices[0].finish_reason == "tool_calls"
     assert completion.usage is not None and completion.usage.model_dump()["credits_used"] == 0.5
 
@@ -323,7 +337,7 @@ def test_collector_content_is_none_when_only_tool_calls() -> None:
     completion = ChatCompletion.model_validate(result)
     message = completion.choices[0].message
     assert message.content is None
-    assert message.tool_calls is not None and message.tool_calls[0].function.arguments == "{}"  # type: ignore[union-attr]
+    assert function_calls(message) == [("t", "ls", "{}")]
     assert "reasoning_content" not in result["choices"][0]["message"]
 
 

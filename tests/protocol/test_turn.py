@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -36,10 +37,10 @@ from kiro_tray.protocol.turn import (
 )
 
 
-def params(**overrides: object) -> TurnParams:
-    values: dict[str, object] = {"model": "claude-sonnet-4-5", "input_tokens": 1234}
+def params(**overrides: Any) -> TurnParams:
+    values: dict[str, Any] = {"model": "claude-sonnet-4-5", "input_tokens": 1234}
     values.update(overrides)
-    return TurnParams(**values)  # type: ignore[arg-type]
+    return TurnParams(**values)
 
 
 def run(turn: Turn, events: list[KiroEvent]) -> list[TurnOutput]:
@@ -326,6 +327,8 @@ def test_a_stream_cut_in_the_middle_of_a_tool_call_is_an_error_never_a_finish() 
     turn.feed(tool("t", "write", '{"content":"abc'))
     with pytest.raises(UpstreamError, match="middle of a tool call"):
         turn.finish()
+    with pytest.raises(UpstreamError, match="middle of a tool call"):
+        turn.finish()  # asking again never turns it into a normal finish
 
 
 def test_usage_from_context_usage_and_metering() -> None:

@@ -1,0 +1,218 @@
+"""What the tray menu and the window do: start/stop, copy, open, start at login, notify, quit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Literal
+
+from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+from ..events import CredentialsChanged, CredentialState, QuotaExhaustedSeen, ServiceStateChanged
+from ..gateway.service import GatewayService
+from . import autostart
+from .bridge import ServiceBridge
+from .icons import IconState
+from .slots import async_slot
+
+log = logging.getLogger("kiro_tray.ui")
+
+Tab = Literal["requests", "metrics", "log", "settings"]
+BAD_CREDENTIALS: frozenset[CredentialState] = frozenset({"missing", "invalid"})
+CREDENTIAL_LABELS: dict[CredentialState, str] = {
+    "ok": "ready",
+    "expiring": "ready",
+    "expired": "ready (refreshed on the next request)",
+    "missing": "none found, see Settings",
+    "invalid": "rejected, log in again",
+}
+FAILURE_TITLES = {
+    "port_busy": "Kiro Tray could not start: the port is busy",
+    "already_running": "Kiro Tray is already running",
+    "port_denied": "Kiro Tray could not start: port not allowed",
+}
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+class AppController(QObject):
+    """Owns no widgets; the tray and the window call it and listen to its signals."""
+
+    showWindowRequested = Signal(str)  # a Tab, or "" for the current one
+    notified = Signal(str, str)  # title, message
+    changed = Signal()  # something the tray icon, tooltip or status line shows has changed
+
+    def __init__(
+        self,
+        service: GatewayService,
+        bridge: ServiceBridge,
+        *,
+        log_dir: Path | None = None,
+        quit_event: asyncio.Event | None = None,
+        autostart_base: Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.bridge = bridge
+        self.log_dir = log_dir
+        self.quit_event = quit_event
+        self.autostart_base = autostart_base
+        self.autostart_enabled = False
+        self.quota_message: str | None = None
+        self.credential_state: CredentialState = service.credential_state()
+        self.last_notification: tuple[str, str] | None = None
+        self._refresh_failures = service.metrics.refresh_failures
+        bridge.stateChanged.connect(self._on_state)
+        bridge.credentialsChanged.connect(self._on_credentials)
+        bridge.quotaExhausted.connect(self._on_quota)
+        bridge.recordsUpdated.connect(self._on_records)
+        bridge.flushed.connect(self.changed)
+
+    # ---- what the tray shows ----------------------------------------------------------------------
+
+    def icon_state(self) -> IconState:
+        service = self.service
+        match service.state:
+            case "failed":
+                return "problem"
+            case "stopped" | "stopping" | "starting":
+                return "stopped"
+            case "running":
+                if self.credential_state in BAD_CREDENTIALS or self.quota_message:
+                    return "problem"
+                return "busy" if service.metrics.active_streams > 0 else "running"
+
+    def status_lines(self) -> list[str]:
+        service = self.service
+        snapshot = service.metrics
+        lines: list[str] = []
+        match service.state:
+            case "running":
+                lines.append(f"Running on {service.url}")
+            case "starting":
+                lines.append("Starting…")
+            case "stopping":
+                lines.append("Stopping…")
+            case "stopped":
+                lines.append("Stopped")
+            case "failed":
+                lines.append(service.last_message or "Failed to start")
+        lines.append(
+            f"Today: {plural(snapshot.requests_today, 'request')}, {plural(snapshot.errors_today, 'error')}"
+        )
+        lines.append(f"Credentials: {CREDENTIAL_LABELS[self.credential_state]}")
+        if self.quota_message:
+            lines.append("Quota used up")
+        return lines
+
+    # ---- actions ----------------------------------------------------------------------------------
+
+    async def start_service(self) -> None:
+        self.quota_message = None
+        await self.service.start()
+        self.credential_state = self.service.credential_state()
+        self.changed.emit()
+
+    async def stop_service(self) -> None:
+        await self.service.stop()
+        self.changed.emit()
+
+    @async_slot()
+    async def start(self) -> None:
+        await self.start_service()
+
+    @async_slot()
+    async def stop(self) -> None:
+        await self.stop_service()
+
+    @async_slot()
+    async def toggle(self) -> None:
+        if self.service.state in ("running", "starting"):
+            await self.stop_service()
+        else:
+            await self.start_service()
+
+    def copy_url(self) -> None:
+        if self.service.url:
+            QGuiApplication.clipboard().setText(self.service.url)
+
+    def copy_key(self) -> None:
+        if self.service.proxy_api_key:
+            QGuiApplication.clipboard().setText(self.service.proxy_api_key)
+
+    def show_window(self, tab: str = "") -> None:
+        self.showWindowRequested.emit(tab)
+
+    def show_settings(self) -> None:
+        self.showWindowRequested.emit("settings")
+
+    def open_log_folder(self) -> None:
+        if self.log_dir is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_dir)))
+
+    async def load_autostart(self) -> None:
+        self.autostart_enabled = await asyncio.to_thread(autostart.is_enabled, self.autostart_base)
+
+    @async_slot(bool)
+    async def set_autostart(self, enabled: bool) -> None:
+        await self.apply_autostart(enabled)
+
+    async def apply_autostart(self, enabled: bool) -> None:
+        try:
+            if enabled:
+                await asyncio.to_thread(autostart.enable, None, self.autostart_base)
+            else:
+                await asyncio.to_thread(autostart.disable, self.autostart_base)
+        except OSError as exc:
+            self.notify("Start at login", f"Could not change the login item: {exc.strerror or exc}")
+        await self.load_autostart()
+        self.changed.emit()
+
+    def quit(self) -> None:
+        if self.quit_event is not None:
+            self.quit_event.set()
+
+    def notify(self, title: str, message: str) -> None:
+        self.last_notification = (title, message)
+        log.info("notification: %s: %s", title, message)
+        self.notified.emit(title, message)
+
+    # ---- core events ------------------------------------------------------------------------------
+
+    def _on_state(self, event: ServiceStateChanged) -> None:
+        if event.state == "failed":
+            title = FAILURE_TITLES.get(event.reason or "", "Kiro Tray could not start")
+            self.notify(title, event.message or "See the log for details.")
+        if event.state in ("running", "stopped"):
+            self.credential_state = self.service.credential_state()
+        self.changed.emit()
+
+    def _on_credentials(self, event: CredentialsChanged) -> None:
+        before, self.credential_state = self.credential_state, event.state
+        failures, self._refresh_failures = self._refresh_failures, self.service.metrics.refresh_failures
+        if event.state == "invalid" and before != "invalid":
+            self.notify("Kiro rejected the login", event.message or "Log in to Kiro again.")
+        elif self._refresh_failures > failures:
+            self.notify(
+                "Kiro login could not be refreshed",
+                event.message or "Kiro's sign-in service did not answer; the next request tries again.",
+            )
+        self.changed.emit()
+
+    def _on_quota(self, event: QuotaExhaustedSeen) -> None:
+        first = self.quota_message is None
+        self.quota_message = event.message
+        if first:
+            self.notify("Kiro quota used up", event.message)
+        self.changed.emit()
+
+    def _on_records(self, records: list[object]) -> None:
+        # A later success means the quota is back (a new month, or a new account).
+        if self.quota_message and any(getattr(r, "status", None) == 200 for r in records):
+            self.quota_message = None
+            self.changed.emit()

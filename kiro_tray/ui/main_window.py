@@ -1,0 +1,157 @@
+"""The main window: Requests, Metrics, Log and Settings tabs, and a status bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QTabWidget, QWidget
+
+from ..logging_setup import LoggingSetup
+from .controller import AppController
+from .icons import app_icon
+from .log_view import LogPanel
+from .metrics_view import MetricsPanel
+from .requests_view import RequestsModel, RequestsPanel
+from .settings_view import SettingsPanel
+
+WINDOW_STATE_FILE = "window.ini"
+METRICS_REFRESH_MS = 1000
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        controller: AppController,
+        logging_setup: LoggingSetup | None,
+        config_dir: Path,
+        *,
+        quit_on_close: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.config_dir = config_dir
+        self.quit_on_close = quit_on_close
+        service = controller.service
+        bridge = controller.bridge
+        self.setWindowTitle("Kiro Tray")
+        self.setWindowIcon(app_icon())
+
+        self.requests_model = RequestsModel(parent=self)
+        self.requests_model.add_records(service.store)
+        self.requests = RequestsPanel(self.requests_model)
+        self.metrics = MetricsPanel()
+        ring_lines = logging_setup.ring.lines if logging_setup else []
+        self.log = LogPanel(ring_lines, logging_setup.file_path if logging_setup else None)
+        self.settings = SettingsPanel(service, config_dir, logging_setup.redactor if logging_setup else None)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.requests, "Requests")
+        self.tabs.addTab(self.metrics, "Metrics")
+        self.tabs.addTab(self.log, "Log")
+        self.tabs.addTab(self.settings, "Settings")
+        self.setCentralWidget(self.tabs)
+
+        self.state_label = QLabel()
+        self.state_label.setObjectName("state_label")
+        self.toggle_button = QPushButton()
+        self.toggle_button.setObjectName("toggle_button")
+        self.toggle_button.clicked.connect(controller.toggle)
+        self.copy_url_button = QPushButton("Copy base URL")
+        self.copy_url_button.clicked.connect(controller.copy_url)
+        status = self.statusBar()
+        status.addWidget(self.state_label, 1)
+        status.addPermanentWidget(self.copy_url_button)
+        status.addPermanentWidget(self.toggle_button)
+
+        bridge.recordsAdded.connect(self.requests_model.add_records)
+        bridge.recordsUpdated.connect(self.requests_model.update_records)
+        bridge.storeCleared.connect(self.requests_model.clear)
+        bridge.logAppended.connect(self.log.append_lines)
+        bridge.credentialsChanged.connect(self.settings.refresh_login)
+        self.requests.clearRequested.connect(service.store.clear)
+        self.settings.applied.connect(self.refresh)
+        controller.changed.connect(self.refresh)
+        controller.notified.connect(self._notified)
+        controller.showWindowRequested.connect(self.bring_forward)
+
+        self._metrics_timer = QTimer(self)
+        self._metrics_timer.setInterval(METRICS_REFRESH_MS)
+        self._metrics_timer.timeout.connect(self.refresh_metrics)
+        self.resize(1000, 680)
+        self.restore_state()
+        self.refresh()
+
+    # ---- refreshing ------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        service = self.controller.service
+        lines = self.controller.status_lines()
+        self.state_label.setText("   ·   ".join(lines))
+        running = service.state in ("running", "starting")
+        self.toggle_button.setText("Stop server" if running else "Start server")
+        self.copy_url_button.setEnabled(service.url is not None)
+        self.settings.refresh_login()
+
+    def refresh_metrics(self) -> None:
+        self.metrics.refresh(self.controller.service.metrics.snapshot())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.refresh_metrics()
+        self._metrics_timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._metrics_timer.stop()
+        super().hideEvent(event)
+
+    def _notified(self, title: str, message: str) -> None:
+        self.statusBar().showMessage(f"{title}: {message}", 15000)
+
+    # ---- showing ---------------------------------------------------------------------------------
+
+    def show_tab(self, tab: str) -> None:
+        widget = {
+            "requests": self.requests,
+            "metrics": self.metrics,
+            "log": self.log,
+            "settings": self.settings,
+        }.get(tab)
+        if widget is not None:
+            self.tabs.setCurrentWidget(widget)
+
+    def bring_forward(self, tab: str = "") -> None:
+        self.show_tab(tab)
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
+        if self.quit_on_close:
+            self.controller.quit()
+        event.accept()
+
+    # ---- geometry (QSettings holds geometry only, never a secret) ---------------------------------
+
+    def _qsettings(self) -> QSettings:
+        return QSettings(str(self.config_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
+
+    def save_state(self) -> None:
+        store = self._qsettings()
+        store.setValue("geometry", self.saveGeometry())
+        store.setValue("tab", self.tabs.currentIndex())
+        store.sync()
+
+    def restore_state(self) -> None:
+        store = self._qsettings()
+        geometry = store.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        tab = store.value("tab")
+        if tab is not None:
+            self.tabs.setCurrentIndex(int(str(tab)))

@@ -1,0 +1,158 @@
+"""The tray drives the real service: stop, start, copy, start at login, notifications, icon states."""
+
+from __future__ import annotations
+
+import socket
+
+import aiohttp
+import pytest
+from PySide6.QtGui import QGuiApplication
+
+from kiro_tray.events import QuotaExhaustedSeen
+from kiro_tray.ui.app import TrayApp
+
+from ..harness import TEST_KEY
+from .conftest import Arun, FakeUpstream, UiFactory, free_port, wait_until
+
+pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
+
+
+async def health(url: str) -> int:
+    async with aiohttp.ClientSession() as session, session.get(url + "/health") as resp:
+        return resp.status
+
+
+async def refused(url: str) -> bool:
+    try:
+        await health(url)
+    except aiohttp.ClientConnectorError:
+        return True
+    return False
+
+
+def trigger(app: TrayApp, text: str) -> None:
+    app.tray.menu.aboutToShow.emit()  # what opening the menu does: rebuild it from the current state
+    app.tray.action(text).trigger()
+
+
+def test_stop_and_start_from_the_tray_menu(make_app: UiFactory, arun: Arun) -> None:
+    app = make_app(port=free_port())
+    url = app.service.url
+    assert url is not None
+    assert arun(health(url)) == 200
+    assert app.tray.shown_state == "running"
+
+    trigger(app, "Stop server")
+    arun(wait_until(app.controller.changed, lambda: app.service.state == "stopped"))
+    assert arun(refused(url))
+    assert app.tray.shown_state == "stopped"
+    app.tray.menu.aboutToShow.emit()
+    assert app.tray.menu.actions()[0].text() == "Stopped"
+
+    trigger(app, "Start server")
+    arun(wait_until(app.controller.changed, lambda: app.service.state == "running"))
+    assert app.service.url == url
+    assert arun(health(url)) == 200
+    assert app.tray.shown_state == "running"
+
+
+def test_menu_shows_status_and_every_entry(make_app: UiFactory) -> None:
+    app = make_app()
+    app.tray.menu.aboutToShow.emit()
+    texts = [a.text() for a in app.tray.menu.actions() if not a.isSeparator()]
+    assert texts[0] == f"Running on {app.service.url}"
+    assert texts[1] == "Today: 0 requests, 0 errors"
+    assert texts[2] == "Credentials: ready (refreshed on the next request)"
+    assert texts[3:] == [
+        "Stop server",
+        "Copy base URL",
+        "Copy API key",
+        "Open window",
+        "Settings…",
+        "Open log folder",
+        "Start at login",
+        "Quit Kiro Tray",
+    ]
+    assert "Running on http://127.0.0.1:" in app.tray.icon.toolTip()
+
+
+def test_copy_actions_fill_the_clipboard(make_app: UiFactory) -> None:
+    app = make_app()
+    clipboard = QGuiApplication.clipboard()
+    trigger(app, "Copy base URL")
+    assert clipboard.text() == app.service.url
+    trigger(app, "Copy API key")
+    assert clipboard.text() == TEST_KEY
+    clipboard.clear()
+
+
+def test_open_window_and_settings_entries_show_the_window(make_app: UiFactory) -> None:
+    app = make_app()
+    assert app.window.isVisible()  # offscreen has no system tray: the window is the way in
+    assert app.window.quit_on_close
+    app.window.hide()
+    trigger(app, "Settings…")
+    assert app.window.isVisible()
+    assert app.window.tabs.currentWidget() is app.window.settings
+    app.window.hide()
+    trigger(app, "Open window")
+    assert app.window.isVisible()
+
+
+def test_start_at_login_writes_the_autostart_entry(make_app: UiFactory, arun: Arun) -> None:
+    app = make_app()
+    entry = app.controller.autostart_base / "kiro-tray.desktop"
+    trigger(app, "Start at login")
+    arun(wait_until(app.controller.changed, lambda: app.controller.autostart_enabled))
+    assert entry.is_file()
+    app.tray.menu.aboutToShow.emit()
+    assert app.tray.action("Start at login").isChecked()
+    trigger(app, "Start at login")
+    arun(wait_until(app.controller.changed, lambda: not app.controller.autostart_enabled))
+    assert not entry.exists()
+
+
+def test_busy_port_fails_with_the_reason_and_a_notification(make_app: UiFactory) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        app = make_app(port=port)
+    assert app.service.state == "failed"
+    assert app.controller.last_notification is not None
+    title, message = app.controller.last_notification
+    assert "port is busy" in title
+    assert str(port) in message
+    assert app.tray.shown_state == "problem"
+    assert "port is busy" in app.window.statusBar().currentMessage()
+    assert app.window.isVisible()  # a failed start opens the window on the log
+    assert app.window.tabs.currentWidget() is app.window.log
+
+
+def test_quota_used_up_notifies_and_shows_a_problem(make_app: UiFactory) -> None:
+    app = make_app()
+    app.service.quota_exhausted.emit(QuotaExhaustedSeen("Monthly request limit reached."))
+    app.bridge.flush()
+    assert app.controller.last_notification == ("Kiro quota used up", "Monthly request limit reached.")
+    assert app.tray.shown_state == "problem"
+    assert "Quota used up" in app.controller.status_lines()
+
+
+def test_failed_token_refresh_notifies(make_app: UiFactory, fake_kiro: FakeUpstream, arun: Arun) -> None:
+    app = make_app()
+    fake_kiro.fake.auth.refresh_failure = "invalid_grant"
+    fake_kiro.account.expire_access_tokens()
+
+    async def request() -> int:
+        url = f"{app.service.url}/v1/chat/completions"
+        body = {"model": "claude-sonnet-4.5", "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"Authorization": f"Bearer {TEST_KEY}"}
+        async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as resp:
+            return resp.status
+
+    status = arun(request())
+    assert status >= 400
+    arun(wait_until(app.controller.changed, lambda: app.controller.last_notification is not None))
+    assert app.controller.last_notification is not None
+    assert app.controller.last_notification[0] == "Kiro rejected the login"
+    assert app.tray.shown_state == "problem"
