@@ -150,14 +150,17 @@ class LoadGenerator:
         problem = _problem(target, status, content)
         return Sample(problem is None, first, total, _sse_events(target, content), problem)
 
-    async def many(self, target: Target, shape: Shape, requests: int, concurrency: int) -> Batch:
-        """``requests`` requests with ``concurrency`` of them in flight at all times."""
+    async def many(
+        self, target: Target, shape: Shape, requests: int, concurrency: int, *, seconds: float | None = None
+    ) -> Batch:
+        """``requests`` requests with ``concurrency`` in flight at all times (fewer when ``seconds`` end)."""
         batch = Batch()
         remaining = requests
+        deadline = time.perf_counter() + (seconds if seconds is not None else REQUEST_TIMEOUT * requests)
 
         async def worker() -> None:
             nonlocal remaining
-            while remaining > 0:
+            while remaining > 0 and time.perf_counter() < deadline:
                 remaining -= 1
                 batch.samples.append(await self.one(target, shape))
 

@@ -72,7 +72,8 @@ def render(results: Results) -> str:
     meta, sizes = results["meta"], results["sizes"]
     lines = [
         f"Kiro Tray benchmark ({'quick' if sizes['quick'] else 'full'}), {meta['when']}",
-        f"  {meta['cpus']} CPUs ({meta['cpu_model']}), Python {meta['python']}, commit {meta['commit']}",
+        f"  {meta['cpus']} CPUs ({meta['cpu_model']}), Python {meta['python']}, commit {meta['commit']},"
+        f" load average {meta['load_average_start']} before, {meta['load_average_end']} after",
         f"  streams of {sizes['chunks']} text chunks, written upstream "
         + ("all at once (--burst)" if sizes.get("burst") else "one write per chunk"),
         "  the load generator, the fake and the gateway share the machine",

@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import resource
-import secrets
 import statistics
 import subprocess
 import sys
@@ -31,12 +30,11 @@ from typing import Any
 import aiohttp
 
 from .fake import Shape
-from .load import REQUEST_TIMEOUT, TARGETS, Batch, Endpoints, LoadGenerator, fetch_access_token
-from .procs import Child, ProcessFailed, free_port, spawn, wait_until_answering
+from .load import TARGETS, Batch, LoadGenerator
+from .procs import Child, ProcessFailed, free_port, wait_until_answering
 from .report import Results, compare, percentiles_ms, render
+from .stack import REPO, START_TIMEOUT, Stack, client_session
 
-REPO = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 30.0
 SAMPLE_INTERVAL = 0.1
 SLOW_INTERVAL = 1.0
 
@@ -64,97 +62,30 @@ QUICK = Sizes(True, 20, 3, 10, (1, 16, 64, 256), 8, 1, 40, 3, 1, 1)
 
 
 class Bench:
-    """One run: the processes, the client session, and the phases in order."""
+    """One run: the phases in order, against one :class:`Stack`."""
 
     def __init__(self, sizes: Sizes, workdir: Path, *, burst: bool = False) -> None:
         self.sizes = sizes
         self.shape = Shape(sizes.chunks, burst=burst)
-        self.workdir = workdir
-        self.refresh_token = "rt-bench-" + secrets.token_urlsafe(32)
-        self.client_key = "kt-bench-" + secrets.token_urlsafe(32)
-        self.fake_url = ""
+        self.stack = Stack(workdir)
         self.error_samples: list[str] = []
 
-    # ---- processes ---------------------------------------------------------------------------------
-
-    def _env(self, **extra: str) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("KIRO_", "PROXY_", "REFRESH_TOKEN", "PROFILE_ARN", "QT_"))
-        }
-        env.update(
-            PYTHONPATH=str(REPO),
-            NO_PROXY="127.0.0.1,localhost",
-            no_proxy="127.0.0.1,localhost",
-        )
-        env.update(extra)
-        return env
-
-    def _gateway_env(self, name: str, **extra: str) -> dict[str, str]:
-        config_dir = self.workdir / f"config-{name}"
-        config_dir.mkdir(exist_ok=True)
-        return self._env(
-            PROXY_API_KEY=self.client_key,
-            REFRESH_TOKEN=self.refresh_token,
-            KIRO_API_BASE_URL=self.fake_url,
-            KIRO_AUTH_BASE_URL=self.fake_url,
-            KIRO_OIDC_BASE_URL=self.fake_url,
-            KIRO_TRAY_CONFIG_DIR=str(config_dir),
-            PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
-            LOG_LEVEL="WARNING",
-            **extra,
-        )
-
-    def _spawn_gateway(self, name: str, port: int, *, gui: bool = False) -> Child:
-        args = ["-m", "kiro_tray", "--port", str(port)]
-        if gui:
-            return spawn(name, args, self._gateway_env(name, QT_QPA_PLATFORM="offscreen"), self.workdir)
-        return spawn(name, [*args, "--headless"], self._gateway_env(name), self.workdir)
-
     async def run(self) -> Results:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            fake_port = free_port()
-            fake = spawn(
-                "fake",
-                ["-m", "bench.fake", "--port", str(fake_port)],
-                self._env(BENCH_REFRESH_TOKEN=self.refresh_token),
-                self.workdir,
-            )
-            try:
-                self.fake_url = f"http://127.0.0.1:{fake_port}"
-                await wait_until_answering(session, fake, self.fake_url + "/", START_TIMEOUT, any_status=True)
-                return await self._with_fake(session, fake)
-            finally:
-                await asyncio.to_thread(fake.stop)
-
-    async def _with_fake(self, session: aiohttp.ClientSession, fake: Child) -> Results:
-        port = free_port()
-        gateway = self._spawn_gateway("gateway", port)
-        try:
-            gateway_url = f"http://127.0.0.1:{port}"
-            await wait_until_answering(session, gateway, gateway_url + "/health", START_TIMEOUT)
-            answer = await fetch_access_token(session, self.fake_url, self.refresh_token)
-            endpoints = Endpoints(
-                gateway_url, self.fake_url, self.client_key, answer["accessToken"], answer.get("profileArn")
-            )
-            load = LoadGenerator(session, endpoints)
-            results: Results = {"meta": _meta(), "sizes": {**asdict(self.sizes), "burst": self.shape.burst}}
-            print("latency ...", file=sys.stderr, flush=True)
-            results["latency"] = await self.latency(load)
-            print("throughput ...", file=sys.stderr, flush=True)
-            results["throughput"] = await self.throughput(load, gateway, fake)
-            print("slow streams ...", file=sys.stderr, flush=True)
-            results["slow_streams"] = await self.slow_streams(load, gateway)
-        finally:
-            await asyncio.to_thread(gateway.stop)
-        print("cold start ...", file=sys.stderr, flush=True)
-        results["cold_start"] = {
-            "headless": await self.cold_start(session, gui=False),
-            "gui": await self.cold_start(session, gui=True),
-        }
+        results: Results = {"meta": _meta(), "sizes": {**asdict(self.sizes), "burst": self.shape.burst}}
+        async with client_session() as session, self.stack.fake_running(session) as fake:
+            async with self.stack.running(session, fake) as up:
+                _progress("latency")
+                results["latency"] = await self.latency(up.load)
+                _progress("throughput")
+                results["throughput"] = await self.throughput(up.load, up.gateway, fake)
+                _progress("slow streams")
+                results["slow_streams"] = await self.slow_streams(up.load, up.gateway)
+            _progress("cold start")
+            results["cold_start"] = {
+                "headless": await self.cold_start(session, gui=False),
+                "gui": await self.cold_start(session, gui=True),
+            }
+        results["meta"]["load_average_end"] = round(os.getloadavg()[0], 2)
         results["error_samples"] = self.error_samples
         results["errors"] = _count_errors(results)
         return results
@@ -265,7 +196,7 @@ class Bench:
         rss: list[float] = []
         for i in range(runs):
             port = free_port()
-            child = self._spawn_gateway(f"{'gui' if gui else 'headless'}-{i}", port, gui=gui)
+            child = self.stack.spawn_gateway(f"{'gui' if gui else 'headless'}-{i}", port, gui=gui)
             try:
                 times.append(
                     await wait_until_answering(
@@ -290,6 +221,10 @@ class Bench:
             # the GUI process answering /health is the nearest observable point (it follows the window).
             result["measured_to"] = "first /health of the GUI process"
         return result
+
+
+def _progress(phase: str) -> None:
+    print(f"bench: {phase} ...", file=sys.stderr, flush=True)
 
 
 def _own_cpu() -> float:
@@ -332,6 +267,8 @@ def _meta() -> dict[str, Any]:
         "cpu_model": _cpu_model(),
         "commit": _commit(),
         "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
+        # Other work on the machine skews every figure: the 1-minute load average before and after.
+        "load_average_start": round(os.getloadavg()[0], 2),
     }
 
 

@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal, assert_never
 
 from pydantic import BeforeValidator, Field, Tag
 
+from ..errors import InvalidRequest
 from .conversation import (
     Conversation,
     ImagePart,
@@ -212,7 +213,8 @@ ContentBlock = Annotated[
 
 
 class Message(RequestModel):
-    role: Literal["user", "assistant"]
+    #: ``system`` appears mid-conversation in newer Claude Code versions (beta mid-conversation-system).
+    role: Literal["user", "assistant", "system"]
     content: Annotated[list[ContentBlock], BeforeValidator(_blocks_from_string)]
 
 
@@ -273,10 +275,7 @@ class MessagesRequest(RequestModel):
 
     def to_conversation(self, fetched_images: Mapping[str, tuple[str, str]] | None = None) -> Conversation:
         fetched = fetched_images or {}
-        turns = tuple(
-            Turn(m.role, tuple(_parts(m.content, f"messages.{i}.content", fetched)))
-            for i, m in enumerate(self.messages)
-        )
+        turns = tuple(_turn(m, f"messages.{i}", fetched) for i, m in enumerate(self.messages))
         tools, dropped = _tools(self.tools or [])
         choice = self.tool_choice
         user_id = self.metadata.user_id if self.metadata else None
@@ -294,6 +293,22 @@ class MessagesRequest(RequestModel):
             conversation_id=conversation_id_from_user_id(user_id) if user_id else None,
             dropped_tools=dropped,
         )
+
+
+def _turn(message: Message, param: str, fetched: Mapping[str, tuple[str, str]]) -> Turn:
+    """A message as a turn. Kiro has no system role, so a mid-conversation system message keeps its place
+    as tagged user-side text (history repair merges it with the neighbouring user turn)."""
+    if message.role != "system":
+        return Turn(message.role, tuple(_parts(message.content, f"{param}.content", fetched)))
+    texts: list[str] = []
+    for index, block in enumerate(message.content):
+        if not isinstance(block, TextBlock):
+            raise InvalidRequest(
+                f"{param}.content.{index}: a system message may only hold text blocks",
+                param=f"{param}.content.{index}",
+            )
+        texts.append(block.text)
+    return Turn("user", (TextPart(f"<system-message>\n{chr(10).join(texts)}\n</system-message>"),))
 
 
 def parse_anthropic_request(body: object) -> MessagesRequest:

@@ -36,6 +36,8 @@ def run_claude(gateway: Gateway, home: Path, prompt: str, *extra: str) -> subpro
         "ANTHROPIC_API_KEY": TEST_KEY,
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_MAX_RETRIES": "0",
+        "ANTHROPIC_MODEL": "claude-sonnet-4-5",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-haiku-4-5",
         "DISABLE_AUTOUPDATER": "1",
         "CI": "true",
     }

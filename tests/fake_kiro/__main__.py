@@ -5,7 +5,8 @@
 It serves one social account whose refresh token is :data:`DEMO_REFRESH_TOKEN` (it does not rotate, so
 the same token works after restarting Kiro Tray) and answers with the smart responder: an echo,
 ``[[tool:NAME {json}]]`` directives turned into tool calls, tool results acknowledged, thinking when the
-client asks for it. Point Kiro Tray at it with the environment variables it prints. Ctrl-C stops it.
+client asks for it. Point Kiro Tray at it with the environment variables it prints. Ctrl-C or
+SIGTERM stops it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,8 +57,11 @@ async def serve(host: str, port: int, latency: float, chunks: int) -> None:
     fake.add_account(DEMO_REFRESH_TOKEN, rotate=False)
     url = await fake.start(host, port)
     print(banner(url), flush=True)
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        await asyncio.Event().wait()  # until Ctrl-C cancels the main task
+        await stop.wait()  # until SIGTERM, or Ctrl-C cancels the main task
     finally:
         await fake.close()
 

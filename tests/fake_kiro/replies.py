@@ -381,11 +381,8 @@ def smart_reply(body: Mapping[str, Any], *, chunks: int = 3) -> Reply:
         return text_reply("\n".join(lines), chunks=chunks)
     content = current.get("content")
     text = content if isinstance(content, str) else ""
-    declared = {
-        spec["toolSpecification"]["name"]
-        for spec in context.get("tools") or []
-        if isinstance(spec, Mapping) and isinstance(spec.get("toolSpecification"), Mapping)
-    }
+    specs = [_member(tool, "toolSpecification") for tool in context.get("tools") or []]
+    declared = {spec["name"] for spec in specs if isinstance(spec.get("name"), str)}
     directive = find_tool_directive(text, declared)
     if directive is not None:
         name, arguments = directive

@@ -195,6 +195,10 @@ def structure(body: Mapping[str, Any], ctx: Context) -> RuleViolation | None:
         )
         if len(roles) != 1 or len(entry) != 1 or not isinstance(entry[roles[0]], Mapping):
             return improper("structure", f"history[{index}] is not exactly one user or assistant turn")
+    for turn in turns(body):
+        context = turn.message.get("userInputMessageContext", {})
+        if turn.role == "user" and not isinstance(context, Mapping):
+            return improper("structure", f"{turn.where}.userInputMessageContext is not an object")
     return None
 
 
@@ -290,8 +294,10 @@ def tool_specs(body: Mapping[str, Any], ctx: Context) -> RuleViolation | None:
 def _image_ok(image: Any) -> bool:
     if not isinstance(image, Mapping) or set(image) != {"format", "source"}:
         return False
-    source = image["source"]
-    if image["format"] not in IMAGE_FORMATS or not isinstance(source, Mapping) or set(source) != {"bytes"}:
+    source, image_format = image["source"], image["format"]
+    if not isinstance(image_format, str) or image_format not in IMAGE_FORMATS:
+        return False
+    if not isinstance(source, Mapping) or set(source) != {"bytes"}:
         return False
     data = source["bytes"]
     if not isinstance(data, str) or not data:
@@ -369,7 +375,7 @@ def model_id(body: Mapping[str, Any], ctx: Context) -> RuleViolation | None:
     if model is None:
         return None
     known = {m.get("modelId") for m in ctx.models} | ctx.internal_model_ids
-    if model not in known:
+    if not isinstance(model, str) or model not in known:
         return RuleViolation("model_id", 400, {"message": INVALID_MODEL, "reason": None}, f"{model!r}")
     return None
 

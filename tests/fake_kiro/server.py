@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from .auth import Account, AuthState, bearer_error
 from .replies import Delay, Disconnect, Reply, Stall, smart_reply
@@ -117,7 +118,7 @@ class ReceivedRequest:
     """One API call as the fake saw it (``body`` is the parsed JSON; ``{}`` for GETs and non-JSON)."""
 
     path: str
-    headers: dict[str, str]
+    headers: CIMultiDict[str]  # case-insensitive: ``headers["authorization"]`` works
     body: dict[str, Any]
     query: dict[str, str]
     status: int = 0
@@ -225,7 +226,7 @@ class FakeKiro:
     # ---- shared checks ----------------------------------------------------------------------------
 
     def _record(self, request: web.Request, body: dict[str, Any]) -> ReceivedRequest:
-        received = ReceivedRequest(request.path, dict(request.headers), body, dict(request.query))
+        received = ReceivedRequest(request.path, CIMultiDict(request.headers), body, dict(request.query))
         self.requests.append(received)
         return received
 
@@ -294,7 +295,7 @@ class FakeKiro:
         try:
             for action in reply.plan():
                 if isinstance(action, Delay):
-                    await asyncio.sleep(action.seconds)
+                    await self._pause(request, action.seconds)
                     continue
                 if not response.prepared:
                     await response.prepare(request)
@@ -313,6 +314,15 @@ class FakeKiro:
             self.open_streams -= 1
             if not self.open_streams:
                 self._idle.set()
+
+    async def _pause(self, request: web.Request, seconds: float) -> None:
+        """Sleep, unless the fake is closing: then the connection is dropped at once."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        except TimeoutError:
+            return
+        await self._drop(request)
 
     async def _drop(self, request: web.Request) -> None:
         """Abort the connection; the handler is then cancelled (handler_cancellation) and never returns."""

@@ -256,7 +256,7 @@ def test_data_url_inside_base64_source_is_unwrapped() -> None:
             body(assistant([{"type": "tool_use", "id": "t", "name": "f", "input": "text"}])),
             "messages.0.content.0.input",
         ),
-        (body({"role": "system", "content": "x"}), "messages.0.role"),
+        (body({"role": "tool", "content": "x"}), "messages.0.role"),
         (body(user("x"), thinking={"type": "sometimes"}), "thinking"),
         (body(user("x"), tool_choice={"type": "tool"}), "tool_choice.name"),
         (body(user("x"), tool_choice={"type": "maybe"}), "tool_choice.type"),
@@ -513,3 +513,36 @@ def test_well_shaped_anthropic_conversations_always_give_valid_payloads(
     declared = [{"name": "Read", "input_schema": {"type": "object", "required": None}}] if tools else None
     request = anthropic_to_kiro(body(*messages, tools=declared))
     assert_kiro_valid(request.payload)
+
+
+def test_mid_conversation_system_message_keeps_its_place_as_user_side_text() -> None:
+    """Claude Code 2.1+ sends ``role: system`` inside ``messages`` (beta mid-conversation-system)."""
+    request = anthropic_to_kiro(
+        {
+            "model": "claude-opus-4-8",
+            "max_tokens": 64000,
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Say hello"}]},
+                {"role": "system", "content": "Available agent types: claude, Explore"},
+                {"role": "assistant", "content": "Hello!"},
+                {"role": "user", "content": "again"},
+            ],
+        }
+    )
+    history = request.payload["conversationState"]["history"]
+    first_user = history[0]["userInputMessage"]["content"]
+    assert "Say hello" in first_user
+    assert "<system-message>\nAvailable agent types: claude, Explore\n</system-message>" in first_user
+    assert history[1]["assistantResponseMessage"]["content"] == "Hello!"
+
+
+def test_system_message_with_an_image_is_refused_naming_the_block() -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    error = invalid(
+        {
+            "model": "m",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x"}, {"role": "system", "content": [image]}],
+        }
+    )
+    assert error.param == "messages.1.content.0"

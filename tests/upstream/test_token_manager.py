@@ -317,7 +317,7 @@ async def test_refresh_endpoint_down_retries_then_fails(
     account = fake.add_account()
     fake.auth.refresh_failure = "down"
     manager, events = make(fake, session, social(account))
-    with pytest.raises(CredentialsError, match="unreachable.*HTTP 503"):
+    with pytest.raises(CredentialsError, match=r"unreachable.*HTTP 503"):
         await manager.get_token()
     assert fake.auth.refresh_calls == 3  # one try, two retries
     assert manager.state == "expired"  # not invalid: the next call tries again
