@@ -78,7 +78,7 @@ if "%STATUS%"=="130" goto :done
 rem step: errors
 echo.
 echo Kiro Tray stopped with an error - exit code %STATUS%; the message above says why.
-echo   If it says the port is in use, Kiro Tray is probably running already - look for its tray icon -
+echo   If it says the port is busy, Kiro Tray is probably running already - look for its tray icon -
 echo   or another program uses that port: start this one on another port, e.g. --port 9000.
 goto :fail
 

@@ -28,10 +28,10 @@ pause_if_interactive() {
 
 # fail "what went wrong" ["what to do" ...]: a plain-language message, then exit 1.
 fail() {
-  printf '\nKiro Tray could not start: %s\n' "$1" >&2
+  printf '\n%s\n' "$1" >&2
   shift
-  for line in "$@"; do
-    printf '  %s\n' "$line" >&2
+  for advice in "$@"; do
+    printf '%s\n' "$advice" | sed 's/^/  /' >&2
   done
   pause_if_interactive
   exit 1
@@ -85,9 +85,9 @@ find_python() {
     [ -n "$version" ] && seen="$version"
   done
   if [ -n "$seen" ]; then
-    fail "this computer has Python $seen, but Kiro Tray needs Python 3.11, 3.12 or 3.13." "$(python_hint)"
+    fail "Kiro Tray could not start: this computer has Python $seen, but Kiro Tray needs Python 3.11, 3.12 or 3.13." "$(python_hint)"
   fi
-  fail "Python 3 is not installed (Kiro Tray needs Python 3.11, 3.12 or 3.13)." "$(python_hint)"
+  fail "Kiro Tray could not start: Python 3 is not installed (Kiro Tray needs Python 3.11, 3.12 or 3.13)." "$(python_hint)"
 }
 
 # step: venv
@@ -101,7 +101,7 @@ if ! "$VENV_PY" -c "$SUPPORTED" >/dev/null 2>&1; then
   echo "First run: creating a private Python environment in .venv (with $PY) ..."
   if ! "$PY" -m venv .venv; then
     rm -rf .venv
-    fail "Python could not create its private environment (.venv)." \
+    fail "Kiro Tray could not start: Python could not create its private environment (.venv)." \
       "On Debian/Ubuntu the venv module is a separate package: sudo apt install python3-venv" \
       "Then run this launcher again."
   fi
@@ -116,7 +116,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$wanted_hash" ]; then
   [ -t 1 ] || quiet="--quiet"
   # shellcheck disable=SC2086 # $quiet is empty or one word
   if ! "$VENV_PY" -m pip install --disable-pip-version-check $quiet --editable '.[gui]'; then
-    fail "installing Kiro Tray's packages failed (the lines above say why)." \
+    fail "Kiro Tray could not start: installing Kiro Tray's packages failed (the lines above say why)." \
       "Check the internet connection (behind a proxy, set HTTPS_PROXY), then run this launcher again."
   fi
   echo "$wanted_hash" >"$STAMP"
@@ -150,5 +150,5 @@ case $status in
 esac
 # step: errors
 fail "Kiro Tray stopped with an error (exit code $status); the message above says why." \
-  "If it says the port is in use, Kiro Tray is probably running already (look for its tray icon)," \
+  "If it says the port is busy, Kiro Tray is probably running already (look for its tray icon)," \
   "or another program uses that port: start this one on another port, e.g. --port 9000."

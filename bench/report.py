@@ -159,6 +159,8 @@ def compare(new: Results, old: Results) -> str:
     """New against old, figure by figure: ratio new/old (for latency, CPU and memory lower is better)."""
     new_figures, old_figures = headline(new), headline(old)
     lines = [f"Compared with the run of {old['meta']['when']} (ratio = new / old):"]
+    if new["sizes"] != old["sizes"]:
+        lines.append("  WARNING: the two runs used different sizes; their figures are not comparable.")
     for name, value in new_figures.items():
         before = old_figures.get(name)
         if value is None or before is None:

@@ -57,8 +57,32 @@ class Sizes:
         return max(self.min_requests, self.requests_per_stream_slot * concurrency)
 
 
-FULL = Sizes(False, 200, 40, 400, (1, 16, 64, 256), 600, 4, 1000, 10, 5, 3)
-QUICK = Sizes(True, 20, 3, 10, (1, 16, 64, 256), 8, 1, 40, 3, 1, 1)
+FULL = Sizes(
+    quick=False,
+    chunks=200,
+    warmup_rounds=40,
+    latency_rounds=400,
+    levels=(1, 16, 64, 256),
+    min_requests=600,
+    requests_per_stream_slot=4,
+    slow_streams=1000,
+    slow_chunks=10,
+    headless_runs=5,
+    gui_runs=3,
+)
+QUICK = Sizes(
+    quick=True,
+    chunks=20,
+    warmup_rounds=3,
+    latency_rounds=10,
+    levels=(1, 16, 64, 256),
+    min_requests=8,
+    requests_per_stream_slot=1,
+    slow_streams=40,
+    slow_chunks=3,
+    headless_runs=1,
+    gui_runs=1,
+)
 
 
 class Bench:

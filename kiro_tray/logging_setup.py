@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import queue
 import re
 import threading
 from collections import deque
@@ -114,6 +115,7 @@ class LoggingSetup:
     ring: RingBufferHandler
     file_path: Path | None
     logger: logging.Logger
+    listener: logging.handlers.QueueListener
 
     def set_level(self, level: int) -> None:
         self.logger.setLevel(level)
@@ -122,10 +124,17 @@ class LoggingSetup:
         for handler in list(self.logger.handlers):
             self.logger.removeHandler(handler)
             handler.close()
+        self.listener.stop()
+        for handler in self.listener.handlers:
+            handler.close()
 
 
 def setup_logging(level: int, log_dir: Path | None, *, console: bool = True) -> LoggingSetup:
-    """Configure the ``kiro_tray`` logger (idempotent: earlier handlers are replaced)."""
+    """Configure the ``kiro_tray`` logger (idempotent: earlier handlers are replaced).
+
+    The logger's own handlers never block: the ring buffer is in memory, and the console and file
+    handlers run on a :class:`~logging.handlers.QueueListener` thread, so a slow disk never stalls the
+    event loop. Redaction happens before a record is queued."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -137,11 +146,11 @@ def setup_logging(level: int, log_dir: Path | None, *, console: bool = True) -> 
     formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     ring = RingBufferHandler()
-    handlers: list[logging.Handler] = [ring]
+    outputs: list[logging.Handler] = []
     if console:
         stream = logging.StreamHandler()
         stream.setFormatter(formatter)
-        handlers.append(stream)
+        outputs.append(stream)
     file_path: Path | None = None
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -152,8 +161,11 @@ def setup_logging(level: int, log_dir: Path | None, *, console: bool = True) -> 
             file_path, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8", delay=True
         )
         rotating.setFormatter(formatter)
-        handlers.append(rotating)
-    for handler in handlers:
+        outputs.append(rotating)
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, *outputs, respect_handler_level=True)
+    listener.start()
+    for handler in (ring, logging.handlers.QueueHandler(records)):
         handler.addFilter(redacting)
         logger.addHandler(handler)
-    return LoggingSetup(redactor, ring, file_path, logger)
+    return LoggingSetup(redactor, ring, file_path, logger, listener)

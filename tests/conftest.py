@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor  # noqa: F401 - else the first to_thread imports it under blockbuster
 from collections.abc import Iterator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import keyring
 import pytest
+from blockbuster import blockbuster_ctx
 
 from .memory_keyring import MemoryKeyring
 
@@ -31,8 +33,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     marker = request.node.get_closest_marker("gateway_settings")
     overrides = dict(marker.kwargs) if marker else {}
     home = tmp_path_factory.mktemp("home")
-    gw = start_gateway(home, **overrides)
-    try:
-        yield gw
-    finally:
-        stop_gateway(gw)
+    # Blocking calls made by the gateway's code while on the event loop fail the test.
+    with blockbuster_ctx(scanned_modules=["kiro_tray"]):
+        gw = start_gateway(home, **overrides)
+        try:
+            yield gw
+        finally:
+            stop_gateway(gw)

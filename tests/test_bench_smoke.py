@@ -50,7 +50,8 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
             assert _number(results["latency"][api][figure]["p50"])
             assert _number(results["latency"][api][figure]["p99"])
         for row in results["throughput"][api].values():
-            assert row["gateway_cpu_s_per_1k"] > 0 and row["gateway_peak_rss_mb"] > 0
+            # CPU time comes in 10 ms ticks: a tiny level may read 0.
+            assert row["gateway_cpu_s_per_1k"] >= 0 and row["gateway_peak_rss_mb"] > 0
             assert row["events_per_stream"] >= 1
 
     slow = results["slow_streams"]

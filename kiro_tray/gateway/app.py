@@ -31,8 +31,10 @@ from ..errors import (
     NotFound,
     RequestTooLarge,
 )
-from ..store import ApiName, RequestRecord
-from .auth import ClientIdentity, authenticate
+from ..store import ApiName
+from . import routes_anthropic, routes_info, routes_openai
+from .auth import authenticate
+from .keys import IDENTITY, RECORD, SERVICE, STARTED
 
 if TYPE_CHECKING:
     from .service import GatewayService
@@ -40,11 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("kiro_tray.gateway")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-SERVICE: web.AppKey[GatewayService] = web.AppKey("service")
-RECORD: web.RequestKey[RequestRecord] = web.RequestKey("record")
-IDENTITY: web.RequestKey[ClientIdentity] = web.RequestKey("identity")
-STARTED: web.RequestKey[float] = web.RequestKey("started")
 
 PUBLIC_PATHS = frozenset({"/", "/health", "/openapi.json"})
 SAFE_HEADERS = (
@@ -235,16 +232,7 @@ async def client_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     return await handler(request)
 
 
-def tolerant(path: str) -> str:
-    """A route pattern that also matches doubled slashes (``/v1//models``), which some clients send."""
-    parts = [p for p in path.split("/") if p]
-    return "/{_s0:/*}" + "".join(
-        part + (f"{{_s{i + 1}:/+}}" if i < len(parts) - 1 else "") for i, part in enumerate(parts)
-    )
-
-
 def build_app(service: GatewayService) -> web.Application:
-    from . import routes_anthropic, routes_info, routes_openai
 
     middlewares: list[Any] = [bookkeeping, host_guard]
     if service.settings.cors_origin_list:

@@ -15,8 +15,8 @@ from aiohttp import web
 from ..errors import Api, InvalidRequest, UpstreamError
 from ..protocol import anthropic_request, openai_request
 from ..protocol.kiro_payload import ConvertOptions, KiroRequest, anthropic_to_kiro, openai_to_kiro
-from .app import SERVICE
 from .images import fetch_images
+from .keys import SERVICE
 
 #: Bodies above this many bytes are parsed and converted off the event loop.
 OFFLOAD_BYTES = 256 * 1024

@@ -26,7 +26,7 @@ from ..protocol.openai_stream import OpenAICollector, OpenAIStream
 from ..protocol.turn import TurnParams
 from ..store import RequestRecord
 from ..upstream.kiro_client import UpstreamStream
-from .app import IDENTITY, RECORD, SERVICE, STARTED
+from .keys import IDENTITY, RECORD, SERVICE, STARTED
 
 log = logging.getLogger("kiro_tray.gateway")
 

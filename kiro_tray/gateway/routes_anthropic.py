@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..protocol.kiro_payload import count_anthropic_tokens
-from .app import tolerant
 from .convert import kiro_request, read_json
+from .keys import tolerant
 from .relay import relay
 
 

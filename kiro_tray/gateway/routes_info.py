@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .. import NAME, __version__
 from ..protocol.models import SEED_MODELS
-from .app import IDENTITY, SERVICE, tolerant
+from .keys import IDENTITY, SERVICE, tolerant
 
 ENDPOINTS = {
     "openai": ["POST /v1/chat/completions", "GET /v1/models"],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .app import tolerant
 from .convert import kiro_request
+from .keys import tolerant
 from .relay import relay
 
 

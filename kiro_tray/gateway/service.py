@@ -37,6 +37,7 @@ from ..upstream.credentials import Credential, CredentialStore, discover
 from ..upstream.kiro_client import ClientConfig, ClientEvent, KiroClient, UpstreamRetried
 from ..upstream.secret_store import SecretStore
 from ..upstream.token_manager import TokenEvent, TokenManager, TokenRefreshed, TokenRefreshFailed
+from .app import build_app
 from .auth import TenantManagers
 
 log = logging.getLogger("kiro_tray.gateway")
@@ -136,8 +137,6 @@ class GatewayService:
         )
         self.client = KiroClient(self.session, self._client_config(), on_event=self._on_client_event)
         await self._load_credentials()
-        from .app import build_app
-
         app = build_app(self)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
         await runner.setup()

@@ -375,7 +375,8 @@ class KiroClient:
             "x-amzn-codewhisperer-optout": "true",
             "x-amzn-kiro-agent-mode": "vibe",
             "amz-sdk-invocation-id": str(uuid.uuid4()),
-            "amz-sdk-request": f"attempt={attempt}; max={self.config.max_retries + 1}",
+            # the forced refresh and the ARN-less retry are extra attempts beyond max_retries + 1
+            "amz-sdk-request": f"attempt={attempt}; max={max(attempt, self.config.max_retries + 1)}",
         }
         if credential.auth_kind == "api_key":
             headers["tokentype"] = "API_KEY"

@@ -319,6 +319,10 @@ def _member(value: Any, key: str) -> Mapping[str, Any]:
     return found if isinstance(found, Mapping) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _current(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """The current user message, or ``{}`` for a body that has none (rules switched off)."""
     return _member(_member(_member(body, "conversationState"), "currentMessage"), "userInputMessage")
@@ -326,7 +330,7 @@ def _current(body: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _result_text(result: Mapping[str, Any]) -> str:
     parts = []
-    for item in result.get("content") or []:
+    for item in _list(result.get("content")):
         if isinstance(item, Mapping):
             if isinstance(item.get("text"), str):
                 parts.append(item["text"])
@@ -375,13 +379,13 @@ def smart_reply(body: Mapping[str, Any], *, chunks: int = 3) -> Reply:
     """
     current = _current(body)
     context = _member(current, "userInputMessageContext")
-    results = [r for r in context.get("toolResults") or [] if isinstance(r, Mapping)]
+    results = [r for r in _list(context.get("toolResults")) if isinstance(r, Mapping)]
     if results:
         lines = [f"Tool {r.get('toolUseId')} returned: {_result_text(r)[:RESULT_LIMIT]}" for r in results]
         return text_reply("\n".join(lines), chunks=chunks)
     content = current.get("content")
     text = content if isinstance(content, str) else ""
-    specs = [_member(tool, "toolSpecification") for tool in context.get("tools") or []]
+    specs = [_member(tool, "toolSpecification") for tool in _list(context.get("tools"))]
     declared = {spec["name"] for spec in specs if isinstance(spec.get("name"), str)}
     directive = find_tool_directive(text, declared)
     if directive is not None:

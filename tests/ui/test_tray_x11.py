@@ -58,9 +58,12 @@ class Display:
         return done.stdout
 
     def windows(self, name: str) -> list[dict[str, int]]:
-        """Visible windows named exactly ``name``, with X, Y, WIDTH, HEIGHT."""
+        """Visible windows named exactly ``name``, with X, Y, WIDTH, HEIGHT. Every window is asked for its
+        name: ``search --name`` misses the icon once trayer has reparented it."""
         found = []
-        for window in self.xdotool("search", "--onlyvisible", "--name", f"^{name}$").split():
+        for window in self.xdotool("search", "--onlyvisible", "--name", "").split():
+            if self.xdotool("getwindowname", window).strip() != name:
+                continue
             shell = self.xdotool("getwindowgeometry", "--shell", window)
             geometry = dict(line.split("=", 1) for line in shell.splitlines() if "=" in line)
             if {"X", "Y", "WIDTH", "HEIGHT"} <= geometry.keys():
@@ -157,6 +160,7 @@ def test_tray_menu_stops_and_starts_the_server(display: Display, tmp_path: Path)
 
         def choose_first_entry(screenshot: Path | None = None) -> None:
             display.xdotool("mousemove", str(x), str(y), "click", "3")
+            print("ICON", icon, [(w, display.xdotool("getwindowname", w).strip(), display.xdotool("getwindowgeometry", w).replace(chr(10), " ")) for w in display.xdotool("search", "--onlyvisible", "--name", "").split()])
             menu = eventually(
                 lambda: next((w for w in display.windows("Kiro Tray") if w["HEIGHT"] > 100), None),
                 "the tray menu",

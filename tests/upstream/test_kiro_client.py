@@ -486,13 +486,13 @@ async def test_opus_models_get_longer_timeouts(fake: FakeKiro, session: aiohttp.
 
 @pytest.mark.asyncio
 async def test_read_timeout_between_chunks(fake: FakeKiro, session: aiohttp.ClientSession) -> None:
-    client, _ = client_for(session, fake.url, stream_read_timeout=0.1)
+    client, _ = client_for(session, fake.url, stream_read_timeout=0.2)
     tokens = tokens_for(fake, session, fake.add_account())
-    fake.enqueue(Reply([Text("first"), Delay(0.05), Text("second"), Stall()]))
+    fake.enqueue(Reply([Text("first"), Delay(0.02), Text("second"), Stall()]))
     received: list[bytes] = []
     upstream = await client.open_stream(PAYLOAD, tokens, model=MODEL, stream=True)
     async with upstream:
-        with pytest.raises(UpstreamTimeout, match=r"stream read timeout \(0.1 s\)"):
+        with pytest.raises(UpstreamTimeout, match=r"stream read timeout \(0.2 s\)"):
             async for chunk in upstream:
                 received.append(chunk)
     assert texts(upstream.first_chunk + b"".join(received)) == "firstsecond"
@@ -504,10 +504,11 @@ async def test_read_timeout_between_chunks(fake: FakeKiro, session: aiohttp.Clie
 async def test_non_streamed_requests_have_a_total_deadline(
     fake: FakeKiro, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = client_for(session, fake.url, non_stream_timeout=0.3, stream_read_timeout=1.0)
+    client, _ = client_for(session, fake.url, non_stream_timeout=0.5, stream_read_timeout=1.0)
     tokens = tokens_for(fake, session, fake.add_account())
-    fake.enqueue(paced_text_reply(20, 0.05))
-    with pytest.raises(UpstreamTimeout, match=r"non-streaming timeout \(0.3 s\)"):
+    assert texts(await read_all(client, tokens, stream=False)) == "You said: hi"
+    fake.enqueue(paced_text_reply(20, 0.1))
+    with pytest.raises(UpstreamTimeout, match=r"non-streaming timeout \(0.5 s\)"):
         await read_all(client, tokens, stream=False)
     await asyncio.wait_for(fake.wait_idle(), 2)
     assert busy_connections(session) == 0
