@@ -87,4 +87,13 @@ def draw_pixmap(state: IconState, size: int) -> QPixmap:
 
 
 def app_icon() -> QIcon:
-    return tray_icon("running")
+    """The application icon (window, task switcher): the shipped PNGs, else the drawn running icon."""
+    icon = QIcon()
+    for directory in resource_dirs():
+        for size in (256, 512):
+            path = directory.parent / f"kiro-tray-{size}.png"
+            if path.is_file():
+                icon.addFile(str(path))
+        if not icon.isNull():
+            return icon
+    return drawn_icon("running")

@@ -28,7 +28,9 @@ pytestmark = [
 ]
 
 
-def run_claude(gateway: Gateway, home: Path, prompt: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_claude(
+    gateway: Gateway, home: Path, prompt: str, *extra: str, model: str | None = "claude-sonnet-4-5"
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -36,11 +38,12 @@ def run_claude(gateway: Gateway, home: Path, prompt: str, *extra: str) -> subpro
         "ANTHROPIC_API_KEY": TEST_KEY,
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_MAX_RETRIES": "0",
-        "ANTHROPIC_MODEL": "claude-sonnet-4-5",
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-haiku-4-5",
         "DISABLE_AUTOUPDATER": "1",
         "CI": "true",
     }
+    if model is not None:  # as the README tells users to wire it
+        env["ANTHROPIC_MODEL"] = model
+        env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = "claude-haiku-4-5"
     home.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         [str(CLAUDE), "-p", prompt, "--output-format", "json", *extra],
@@ -90,3 +93,14 @@ def test_claude_code_tool_round_trip(gateway: Gateway, tmp_path: Path) -> None:
         for b in bodies
     ]
     assert any(r and marker in json.dumps(r) for r in results)
+
+
+def test_claude_code_with_its_own_default_model(gateway: Gateway, tmp_path: Path) -> None:
+    """No model override: Claude Code picks its newest Opus with a context suffix (``claude-opus-4-8[1m]``),
+    sends adaptive thinking and a mid-conversation system message; all of it must go through."""
+    proc = run_claude(gateway, tmp_path / "home", "Hello with defaults", model=None)
+    assert "Hello with defaults" in result_text(proc)
+    sent = [r.body for r in gateway.fake.requests if r.path == "/generateAssistantResponse"]
+    assert sent[-1]["conversationState"]["currentMessage"]["userInputMessage"]["modelId"].startswith(
+        "claude-"
+    )

@@ -311,7 +311,7 @@ ECHO_LIMIT = 200
 RESULT_LIMIT = 80
 _DIRECTIVE = "[[tool:"
 _THINKING_ON = re.compile(r"<thinking_mode>\s*(enabled|adaptive)")
-_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
+_REMINDER = re.compile(r"<(system-reminder|system-message)>.*?</\1>", re.DOTALL)
 
 
 def _member(value: Any, key: str) -> Mapping[str, Any]:

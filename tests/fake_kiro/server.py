@@ -84,6 +84,10 @@ def default_models() -> list[dict[str, Any]]:
         model_entry("claude-haiku-4.5", "Claude Haiku 4.5", "Fast and economical", 0.4),
         model_entry("claude-opus-4.5", "Claude Opus 4.5", "The most capable Claude model", 2.2),
         model_entry("claude-sonnet-4.6", "Claude Sonnet 4.6", "Sonnet with a 1M window", 1.3, 1_000_000),
+        model_entry("claude-opus-4.6", "Claude Opus 4.6", "Opus with a 1M window", 2.2, 1_000_000),
+        model_entry("claude-opus-4.7", "Claude Opus 4.7", "Opus with a 1M window", 2.2, 1_000_000),
+        model_entry("claude-opus-4.8", "Claude Opus 4.8", "Opus with a 1M window", 2.2, 1_000_000),
+        model_entry("deepseek-3.2", "DeepSeek V3.2", "Open-weight model routed by Kiro", 0.25),
     ]
 
 
@@ -163,6 +167,8 @@ class FakeKiro:
         self.max_payload_bytes = 615_000
         self.responder: Callable[[dict[str, Any]], Reply] = smart_reply
         self.requests: list[ReceivedRequest] = []
+        #: Benchmarks turn this off so a long run does not keep every request body in memory.
+        self.record_requests = True
         self.open_streams = 0
         self.total_connections = 0
         self.url = ""
@@ -227,7 +233,8 @@ class FakeKiro:
 
     def _record(self, request: web.Request, body: dict[str, Any]) -> ReceivedRequest:
         received = ReceivedRequest(request.path, CIMultiDict(request.headers), body, dict(request.query))
-        self.requests.append(received)
+        if self.record_requests:
+            self.requests.append(received)
         return received
 
     def _authorize(self, request: web.Request) -> Account | web.Response:

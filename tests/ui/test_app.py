@@ -19,7 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from kiro_tray.ui.app import SingleInstance, TrayApp, instance_name
 
-from .conftest import Arun, UiFactory, free_port
+from .conftest import Arun, UiFactory, free_port, wait_until
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
 
@@ -31,8 +31,7 @@ def test_quit_from_the_menu_stops_the_service_and_saves_the_window(make_app: UiF
 
     async def run_and_quit() -> int:
         running = asyncio.ensure_future(app.run())
-        while app.service.state != "running":  # start() is awaited inside run(); yield to it
-            await asyncio.sleep(0)
+        await wait_until(app.controller.changed, lambda: app.service.state == "running")
         app.tray.menu.aboutToShow.emit()
         app.tray.action("Quit Kiro Tray").trigger()
         return await running

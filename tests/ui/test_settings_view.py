@@ -176,3 +176,28 @@ def test_client_key_is_masked_shown_copied_and_regenerated(make_app: UiFactory, 
 def test_explicit_client_key_cannot_be_regenerated_here(make_app: UiFactory) -> None:
     app = make_app()  # PROXY_API_KEY given explicitly
     assert not app.window.settings.regenerate_key.isEnabled()
+
+
+def test_a_detected_kiro_ide_login_is_used_and_named(
+    make_app: UiFactory, fake_kiro: FakeUpstream, arun: Arun
+) -> None:
+    app = make_app(with_credentials=False, start=False)
+    assert app.service.home is not None
+    ide_file = app.service.home / ".aws" / "sso" / "cache" / "kiro-auth-token.json"
+    ide_file.parent.mkdir(parents=True)
+    ide_file.write_text(
+        json.dumps(
+            {
+                "refreshToken": fake_kiro.account.refresh_token,
+                "region": "us-east-1",
+                "authMethod": "social",
+                "provider": "Google",
+            }
+        )
+    )
+    arun(app.start())
+    panel = app.window.settings
+    assert app.service.credentials_info()["auto_detected"]
+    assert panel.login_state.text().startswith(f"Detected and using Kiro IDE login ({ide_file})")
+    assert not panel.guide.isVisibleTo(panel)
+    assert fake_kiro.account.refresh_token not in panel.login_state.text()

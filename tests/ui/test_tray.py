@@ -10,6 +10,7 @@ from PySide6.QtGui import QGuiApplication
 
 from kiro_tray.events import QuotaExhaustedSeen
 from kiro_tray.ui.app import TrayApp
+from kiro_tray.ui.icons import draw_pixmap, tray_icon
 
 from ..harness import TEST_KEY
 from .conftest import Arun, FakeUpstream, UiFactory, free_port, wait_until
@@ -156,3 +157,29 @@ def test_failed_token_refresh_notifies(make_app: UiFactory, fake_kiro: FakeUpstr
     assert app.controller.last_notification is not None
     assert app.controller.last_notification[0] == "Kiro rejected the login"
     assert app.tray.shown_state == "problem"
+
+
+def test_a_second_gateway_on_the_port_says_already_running(make_app: UiFactory) -> None:
+    first = make_app(port=free_port())
+    second = make_app(port=first.service.port)
+    assert second.service.state == "failed"
+    assert second.controller.last_notification is not None
+    assert second.controller.last_notification[0] == "Kiro Tray is already running"
+    assert first.service.state == "running"
+
+
+def test_icon_shows_busy_while_streams_are_open(make_app: UiFactory) -> None:
+    app = make_app()
+    metrics = app.service.metrics
+    metrics.stream_opened()
+    assert app.controller.icon_state() == "busy"
+    metrics.stream_closed()
+    assert app.controller.icon_state() == "running"
+
+
+def test_every_state_has_a_distinct_icon(qapp: object) -> None:
+    states = ("stopped", "running", "busy", "problem")
+    for state in states:
+        assert not tray_icon(state).isNull()
+    centres = {draw_pixmap(state, 64).toImage().pixelColor(6, 32).name() for state in states}
+    assert len(centres) == len(states)
