@@ -5,10 +5,10 @@ Run from the repository root after changing the artwork, then commit the output:
     .venv/bin/python resources/make_icons.py
 
 Writes ``resources/icons/tray-{state}.png`` (22 px) and ``tray-{state}@2x.png`` (44 px) for every tray
-state, copies them into ``kiro_tray/resources/icons/`` (package data the tray loads at run time), and the
-app icon as ``resources/kiro-tray-{256,512}.png``, ``resources/kiro-tray.ico`` and
-``resources/kiro-tray.icns``. The ``.ico`` and ``.icns`` containers are assembled here from PNG images,
-so nothing beyond PySide6 is needed. The output is deterministic for a given Qt version.
+state and the app icon as ``resources/kiro-tray-{256,512}.png``, copies all of these into
+``kiro_tray/resources/icons/`` (package data the app loads at run time), and writes
+``resources/kiro-tray.ico`` and ``resources/kiro-tray.icns``. Those two containers are assembled here
+from PNG images, so nothing beyond PySide6 is needed. The output is deterministic for a given Qt version.
 """
 
 from __future__ import annotations
@@ -220,6 +220,7 @@ def main() -> int:
     app_pngs = {size: png_bytes(app_image(size)) for size in {*ICO_SIZES, *(s for _, s in ICNS_TYPES)}}
     for size in (256, 512):
         write(RESOURCES / f"kiro-tray-{size}.png", app_pngs[size])
+        write(PACKAGE_ICONS / f"kiro-tray-{size}.png", app_pngs[size])  # the window icon at run time
     write(RESOURCES / "kiro-tray.ico", ico_bytes({s: app_pngs[s] for s in ICO_SIZES}))
     write(RESOURCES / "kiro-tray.icns", icns_bytes(app_pngs))
     return 0

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor  # noqa: F401 - else the first to_thread imports it under blockbuster
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor  # noqa: F401 - else the first to_thread imports it under blockbuster
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -40,7 +40,11 @@ CONNECT_TIMEOUT_MS = 500
 
 def instance_name(config_dir: Path) -> str:
     """One instance per user and config folder (tests run several side by side)."""
-    digest = hashlib.sha256(f"{getpass.getuser()}\0{config_dir.resolve()}".encode()).hexdigest()[:16]
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no USER variable and no password-database entry
+        user = "user"
+    digest = hashlib.sha256(f"{user}\0{config_dir.resolve()}".encode()).hexdigest()[:16]
     return f"kiro-tray-{digest}"
 
 

@@ -12,6 +12,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from ..events import CredentialsChanged, CredentialState, QuotaExhaustedSeen, ServiceStateChanged
 from ..gateway.service import GatewayService
+from ..store import RequestRecord
 from . import autostart
 from .bridge import ServiceBridge
 from .icons import IconState
@@ -89,7 +90,7 @@ class AppController(QObject):
 
     def status_lines(self) -> list[str]:
         service = self.service
-        snapshot = service.metrics
+        metrics = service.metrics
         lines: list[str] = []
         match service.state:
             case "running":
@@ -103,7 +104,7 @@ class AppController(QObject):
             case "failed":
                 lines.append(service.last_message or "Failed to start")
         lines.append(
-            f"Today: {plural(snapshot.requests_today, 'request')}, {plural(snapshot.errors_today, 'error')}"
+            f"Today: {plural(metrics.requests_today, 'request')}, {plural(metrics.errors_today, 'error')}"
         )
         lines.append(f"Credentials: {CREDENTIAL_LABELS[self.credential_state]}")
         if self.quota_message:
@@ -211,8 +212,8 @@ class AppController(QObject):
             self.notify("Kiro quota used up", event.message)
         self.changed.emit()
 
-    def _on_records(self, records: list[object]) -> None:
+    def _on_records(self, records: list[RequestRecord]) -> None:
         # A later success means the quota is back (a new month, or a new account).
-        if self.quota_message and any(getattr(r, "status", None) == 200 for r in records):
+        if self.quota_message and any(r.status == 200 for r in records):
             self.quota_message = None
             self.changed.emit()

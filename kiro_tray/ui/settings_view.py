@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
@@ -121,6 +121,7 @@ class FieldEditor:
         self.message.setVisible(False)
         self.message.setObjectName(f"message_{setting.name}")
         self._note = ""
+        self.error: str | None = None
         match setting.kind:
             case "bool":
                 box = QCheckBox(setting.help)
@@ -130,6 +131,7 @@ class FieldEditor:
                 combo = QComboBox()
                 combo.addItems(setting.choices)
                 combo.currentIndexChanged.connect(on_change)
+                combo.setMaximumWidth(160)
                 self.widget = self.input = combo
             case "path":
                 line = QLineEdit()
@@ -150,6 +152,8 @@ class FieldEditor:
                 if setting.kind in ("int", "float"):
                     line.setMaximumWidth(160)
                 self.widget = self.input = line
+            case unknown:
+                assert_never(unknown)
         self.input.setObjectName(f"setting_{setting.name}")
         self.input.setToolTip(f"{setting.help}\n(environment variable {setting.env})")
         self.set_value(value)
@@ -163,8 +167,8 @@ class FieldEditor:
                 self.input.setCurrentIndex(max(0, self.input.findText(str(shown))))
             case QLineEdit():
                 self.input.setText(str(shown))
-            case _:
-                raise TypeError(type(self.input))
+            case unknown:
+                assert_never(unknown)
 
     def raw(self) -> Any:
         match self.input:
@@ -174,8 +178,8 @@ class FieldEditor:
                 return self.input.currentText()
             case QLineEdit():
                 return self.input.text().strip()
-            case _:
-                raise TypeError(type(self.input))
+            case unknown:
+                assert_never(unknown)
 
     def differs_from(self, value: Any) -> bool:
         return bool(self.raw() != display_value(value))
@@ -185,15 +189,12 @@ class FieldEditor:
         self.show_error(None)
 
     def show_error(self, error: str | None) -> None:
+        """Show ``error`` (the SettingsError reason), or the field's note when there is none."""
+        self.error = error
         text = error or self._note
         self.message.setText(text)
         self.message.setStyleSheet(ERROR_STYLE if error else NOTE_STYLE)
         self.message.setVisible(bool(text))
-
-    @property
-    def error(self) -> str | None:
-        text = self.message.text()
-        return text if text and self.message.styleSheet() == ERROR_STYLE else None
 
     def _browse(self) -> None:
         assert isinstance(self.input, QLineEdit)
@@ -223,90 +224,17 @@ class SettingsPanel(QWidget):
         self.redactor = redactor
         self.fields: dict[str, FieldEditor] = {}
         self._busy = False
-
-        # ---- buttons (first: field edits enable them) ------------------------------------------
-        self.status = QLabel()
-        self.status.setObjectName("settings_status")
-        self.status.setWordWrap(True)
-        self.status.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.revert_button = QPushButton("Revert")
-        self.revert_button.clicked.connect(self.revert)
-        self.apply_button = QPushButton("Apply")
-        self.apply_button.setDefault(True)
-        self.apply_button.clicked.connect(self.apply_clicked)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.status, 1)
-        buttons.addWidget(self.revert_button)
-        buttons.addWidget(self.apply_button)
-
-        # ---- notices -----------------------------------------------------------------------------
+        buttons = self._build_buttons()  # first: building the fields validates, which updates them
         self.fallback_notice = self._banner(WARNING_BANNER, "fallback_notice")
         self.guide = self._banner(INFO_BANNER, "first_run_guide")
         self.guide.setText(FIRST_RUN_GUIDE)
         self.guide.setTextFormat(Qt.TextFormat.RichText)
 
-        # ---- Kiro login --------------------------------------------------------------------------
-        login = QGroupBox("Kiro login")
-        login_form = QFormLayout(login)
-        self.login_state = QLabel("-")
-        self.login_state.setObjectName("login_state")
-        self.login_state.setWordWrap(True)
-        self.login_state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        login_form.addRow("Login in use", self.login_state)
-        self.token_edit = QLineEdit()
-        self.token_edit.setObjectName("refresh_token_input")
-        self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token_edit.setPlaceholderText("Paste a Kiro refresh token to save it in the keyring")
-        self.token_edit.textChanged.connect(self.validate)
-        self.token_message = QLabel()
-        self.token_message.setWordWrap(True)
-        self.token_message.setVisible(False)
-        login_form.addRow("Refresh token", self.token_edit)
-        login_form.addRow("", self.token_message)
-        self._add_fields(login_form, LOGIN_GROUP)
-
-        # ---- client key --------------------------------------------------------------------------
-        key_box = QGroupBox("Client API key")
-        key_layout = QVBoxLayout(key_box)
-        self.key_notice = QLabel()
-        self.key_notice.setWordWrap(True)
-        self.key_notice.setVisible(False)
-        self.key_edit = QLineEdit()
-        self.key_edit.setObjectName("client_key")
-        self.key_edit.setReadOnly(True)
-        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.show_key = QPushButton("Show")
-        self.show_key.setCheckable(True)
-        self.show_key.toggled.connect(self._toggle_key)
-        self.copy_key = QPushButton("Copy")
-        self.copy_key.clicked.connect(self._copy_key)
-        self.regenerate_key = QPushButton("Regenerate")
-        self.regenerate_key.clicked.connect(self.regenerate)
-        row = QHBoxLayout()
-        row.addWidget(self.key_edit, 1)
-        row.addWidget(self.show_key)
-        row.addWidget(self.copy_key)
-        row.addWidget(self.regenerate_key)
-        key_hint = QLabel(
-            "Clients send it as <code>Authorization: Bearer …</code> or <code>x-api-key</code>."
-        )
-        key_hint.setStyleSheet(NOTE_STYLE)
-        key_layout.addWidget(self.key_notice)
-        key_layout.addLayout(row)
-        key_layout.addWidget(key_hint)
-
-        # ---- generated groups --------------------------------------------------------------------
         body = QWidget()
         body_layout = QVBoxLayout(body)
-        body_layout.addWidget(self.fallback_notice)
-        body_layout.addWidget(self.guide)
-        body_layout.addWidget(login)
-        body_layout.addWidget(key_box)
-        groups: list[str] = []
-        for setting in DECLARATIONS:
-            if setting.group not in groups and setting.group != LOGIN_GROUP:
-                groups.append(setting.group)
-        for group in groups:
+        for widget in (self.fallback_notice, self.guide, self._build_login(), self._build_client_key()):
+            body_layout.addWidget(widget)
+        for group in dict.fromkeys(s.group for s in DECLARATIONS if s.group != LOGIN_GROUP):
             box = QGroupBox(group)
             form = QFormLayout(box)
             self._add_fields(form, group)
@@ -327,6 +255,72 @@ class SettingsPanel(QWidget):
         self.refresh_login()
 
     # ---- building ----------------------------------------------------------------------------------
+
+    def _build_buttons(self) -> QHBoxLayout:
+        self.status = QLabel()
+        self.status.setObjectName("settings_status")
+        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.clicked.connect(self.revert)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setDefault(True)
+        self.apply_button.clicked.connect(self.apply_clicked)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status, 1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.apply_button)
+        return buttons
+
+    def _build_login(self) -> QGroupBox:
+        """The login in use, the write-only refresh-token field, then the Credentials declarations."""
+        login = QGroupBox("Kiro login")
+        form = QFormLayout(login)
+        self.login_state = QLabel("-")
+        self.login_state.setObjectName("login_state")
+        self.login_state.setWordWrap(True)
+        self.login_state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Login in use", self.login_state)
+        self.token_edit = QLineEdit()
+        self.token_edit.setObjectName("refresh_token_input")
+        self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token_edit.setPlaceholderText("Paste a Kiro refresh token to save it in the keyring")
+        self.token_edit.textChanged.connect(self.validate)
+        self.token_message = QLabel()
+        self.token_message.setWordWrap(True)
+        self.token_message.setVisible(False)
+        form.addRow("Refresh token", self.token_edit)
+        form.addRow("", self.token_message)
+        self._add_fields(form, LOGIN_GROUP)
+        return login
+
+    def _build_client_key(self) -> QGroupBox:
+        """The client API key: masked, with show, copy and regenerate."""
+        box = QGroupBox("Client API key")
+        layout = QVBoxLayout(box)
+        self.key_notice = QLabel()
+        self.key_notice.setWordWrap(True)
+        self.key_notice.setVisible(False)
+        self.key_edit = QLineEdit()
+        self.key_edit.setObjectName("client_key")
+        self.key_edit.setReadOnly(True)
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.show_key = QPushButton("Show")
+        self.show_key.setCheckable(True)
+        self.show_key.toggled.connect(self._toggle_key)
+        self.copy_key = QPushButton("Copy")
+        self.copy_key.clicked.connect(self._copy_key)
+        self.regenerate_key = QPushButton("Regenerate")
+        self.regenerate_key.clicked.connect(self.regenerate)
+        row = QHBoxLayout()
+        for widget in (self.key_edit, self.show_key, self.copy_key, self.regenerate_key):
+            row.addWidget(widget, 1 if widget is self.key_edit else 0)
+        hint = QLabel("Clients send it as <code>Authorization: Bearer …</code> or <code>x-api-key</code>.")
+        hint.setStyleSheet(NOTE_STYLE)
+        layout.addWidget(self.key_notice)
+        layout.addLayout(row)
+        layout.addWidget(hint)
+        return box
 
     @staticmethod
     def _banner(style: str, name: str) -> QLabel:

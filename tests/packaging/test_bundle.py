@@ -49,9 +49,11 @@ def test_tray_icons_exist_at_1x_and_2x_and_ship_in_the_package(state: str) -> No
         assert (ROOT / "kiro_tray" / "resources" / "icons" / name).read_bytes() == source
 
 
-def test_app_icon_pngs_have_their_sizes() -> None:
+def test_app_icon_pngs_have_their_sizes_and_ship_in_the_package() -> None:
     for edge in (256, 512):
-        assert png_size((RESOURCES / f"kiro-tray-{edge}.png").read_bytes()) == (edge, edge)
+        source = (RESOURCES / f"kiro-tray-{edge}.png").read_bytes()
+        assert png_size(source) == (edge, edge)
+        assert (ROOT / "kiro_tray" / "resources" / "icons" / f"kiro-tray-{edge}.png").read_bytes() == source
 
 
 def test_ico_holds_png_images_from_16_to_256() -> None:
@@ -60,7 +62,9 @@ def test_ico_holds_png_images_from_16_to_256() -> None:
     assert (reserved, kind) == (0, 1)
     sizes = []
     for index in range(count):
-        width, height, _, _, _, _, length, offset = struct.unpack("<BBBBHHII", data[6 + 16 * index : 22 + 16 * index])
+        width, height, _, _, _, _, length, offset = struct.unpack(
+            "<BBBBHHII", data[6 + 16 * index : 22 + 16 * index]
+        )
         edge = width or 256
         assert png_size(data[offset : offset + length]) == (edge, height or 256)
         sizes.append(edge)
@@ -68,7 +72,15 @@ def test_ico_holds_png_images_from_16_to_256() -> None:
 
 
 def test_icns_holds_png_elements_whose_sizes_match_their_types() -> None:
-    expected = {b"icp4": 16, b"icp5": 32, b"icp6": 64, b"ic07": 128, b"ic08": 256, b"ic09": 512, b"ic10": 1024}
+    expected = {
+        b"icp4": 16,
+        b"icp5": 32,
+        b"icp6": 64,
+        b"ic07": 128,
+        b"ic08": 256,
+        b"ic09": 512,
+        b"ic10": 1024,
+    }
     expected |= {b"ic11": 32, b"ic12": 64, b"ic13": 256, b"ic14": 512}
     data = (RESOURCES / "kiro-tray.icns").read_bytes()
     assert data[:4] == b"icns"
@@ -76,7 +88,10 @@ def test_icns_holds_png_elements_whose_sizes_match_their_types() -> None:
     found = {}
     position = 8
     while position < len(data):
-        kind, length = data[position : position + 4], struct.unpack(">I", data[position + 4 : position + 8])[0]
+        kind, length = (
+            data[position : position + 4],
+            struct.unpack(">I", data[position + 4 : position + 8])[0],
+        )
         found[kind] = png_size(data[position + 8 : position + length])[0]
         position += length
     assert position == len(data)
@@ -144,7 +159,14 @@ def test_slim_filter_drops_only_what_the_tray_app_does_not_use(path: str, droppe
 )
 def test_linux_bundle_builds_and_passes_the_smoke_test(tmp_path: Path) -> None:
     started = time.monotonic()
-    command = [sys.executable, "packaging/build.py", "--dist", str(tmp_path / "dist"), "--work", str(tmp_path / "work")]
+    command = [
+        sys.executable,
+        "packaging/build.py",
+        "--dist",
+        str(tmp_path / "dist"),
+        "--work",
+        str(tmp_path / "work"),
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=840)
     output = result.stdout + result.stderr
     print(output[-3000:])

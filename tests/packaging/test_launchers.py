@@ -57,7 +57,9 @@ def test_bat_mirrors_every_step_of_the_command() -> None:
 
 def test_bat_goto_and_call_targets_exist() -> None:
     labels = {m.group(1).lower() for line in bat_lines() if (m := re.match(r"^\s*:(\w+)", line))}
-    targets = {t.lower() for line in bat_lines() for t in re.findall(r"\b(?:goto|call)\s+:?(\w+)", line, re.I)}
+    targets = {
+        t.lower() for line in bat_lines() for t in re.findall(r"\b(?:goto|call)\s+:?(\w+)", line, re.I)
+    }
     targets.discard("eof")  # built in
     assert targets, "the .bat jumps to its error messages"
     assert targets <= labels, f"missing labels: {sorted(targets - labels)}"
@@ -93,7 +95,9 @@ def test_bat_does_what_the_command_does_the_windows_way() -> None:
         "pause",
     ):
         assert needle in text, needle
-    assert re.search(r'^start "Kiro Tray" "%VENV_PYW%" -m kiro_tray %\*', text, re.M), "the tray app without a console"
+    assert re.search(r'^start "Kiro Tray" "%VENV_PYW%" -m kiro_tray %\*', text, re.M), (
+        "the tray app without a console"
+    )
 
 
 # ---------------------------------------------------------------- the .command, checked without installing
@@ -144,7 +148,12 @@ def test_command_without_a_supported_python_explains_and_does_not_wait(
     env = fake_python_path(tmp_path, version)
     # stdin is not a terminal: the launcher must end at once instead of waiting for Enter
     result = subprocess.run(
-        [str(folder / COMMAND.name)], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20
+        [str(folder / COMMAND.name)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=20,
     )
     assert result.returncode == 1
     assert f"Kiro Tray could not start: {message}" in result.stderr
@@ -183,7 +192,13 @@ def fresh_checkout(destination: Path) -> str:
 def launcher_environment(config_dir: Path) -> dict[str, str]:
     """This environment without a display, without Kiro Tray's settings, and without this test's venv on
     PATH (the launcher must find the system Python, as it would for a user)."""
-    drop = {s.env for s in DECLARATIONS} | {"DISPLAY", "WAYLAND_DISPLAY", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}
+    drop = {s.env for s in DECLARATIONS} | {
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+        "PYTHONHOME",
+    }
     env = {k: v for k, v in os.environ.items() if k not in drop}
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
@@ -218,7 +233,8 @@ class Launch:
     def wait_for_health(self, timeout: float) -> tuple[dict[str, object], float]:
         while time.monotonic() - self.started < timeout:
             if self.process.poll() is not None:
-                pytest.fail(f"the launcher exited ({self.process.returncode}) before serving:\n{self.output()[-4000:]}")
+                code = self.process.returncode
+                pytest.fail(f"the launcher exited ({code}) before serving:\n{self.output()[-4000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
                     return json.load(response), time.monotonic() - self.started
@@ -294,8 +310,9 @@ def test_first_run_creates_the_venv_installs_and_serves(checkout: Checkout) -> N
     assert "First run: creating a private Python environment in .venv" in checkout.first_run_output
     assert "Installing Kiro Tray" in checkout.first_run_output
     assert (checkout.folder / ".venv" / ".kiro-tray-installed").read_text().strip() == (
-        subprocess.run(["sha256sum", "pyproject.toml"], cwd=checkout.folder, capture_output=True, text=True)
-        .stdout.split()[0]
+        subprocess.run(
+            ["sha256sum", "pyproject.toml"], cwd=checkout.folder, capture_output=True, text=True
+        ).stdout.split()[0]
     )
     # the editable install points at the checkout, not at the repository the test runs from
     probe = subprocess.run(
@@ -314,7 +331,9 @@ def test_second_run_is_fast_goes_headless_without_a_display_and_stops_on_sigterm
     run = checkout.launch()  # no --headless: there is no DISPLAY, the launcher adds it
     try:
         health, seconds = run.wait_for_health(timeout=60)
-        print(f"second run to a serving /health: {seconds:.2f} s (goal < 2 s, bound {SECOND_RUN_BOUND:.0f} s)")
+        print(
+            f"second run to a serving /health: {seconds:.2f} s (goal < 2 s, bound {SECOND_RUN_BOUND:.0f} s)"
+        )
         assert health["name"] == "kiro-tray"
         assert seconds < SECOND_RUN_BOUND
         assert run.terminate() == 0
