@@ -238,6 +238,20 @@ def resources(gw: Gateway) -> Resources:
     return Resources(fds, tasks, acquired, fake_connections, fake_streams, active, in_flight)
 
 
+def client_connections(gw: Gateway) -> int:
+    """Connections from clients to the gateway still open on its side (a closed client socket is
+    noticed by the server loop a moment later)."""
+    runner = gw.service._runner  # noqa: SLF001
+    server = runner.server if runner is not None else None
+    return len(server.connections) if server is not None else 0
+
+
+def settled_resources(gw: Gateway) -> Resources:
+    """The baseline: taken once the clients' connections are closed on the gateway's side too."""
+    assert wait_until(lambda: client_connections(gw) == 0 and resources(gw).fake_connections == 0)
+    return resources(gw)
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Poll a condition the server thread changes (no event crosses the threads); False on timeout."""
     deadline = time.monotonic() + timeout
