@@ -29,7 +29,6 @@ from kiro_tray.errors import GatewayError
 from .kiro_events import KiroEvent
 from .sse import json_text, sse_event, utf8
 from .turn import (
-    BlockCollector,
     BlockStop,
     StopReason,
     TextDelta,
@@ -39,6 +38,7 @@ from .turn import (
     ToolArgsDelta,
     ToolStart,
     Turn,
+    TurnCollector,
     TurnOutput,
     TurnParams,
     TurnUsage,
@@ -187,35 +187,17 @@ class AnthropicStream:
                 assert_never(item)
 
 
-class AnthropicCollector:
+class AnthropicCollector(TurnCollector):
     """A non-streamed ``message``: ``feed(event)``* then ``result()`` (both raise GatewayError)."""
 
     def __init__(self, params: TurnParams, *, message_id: str | None = None) -> None:
-        self.params = params
+        super().__init__(params)
         self.id = message_id or new_message_id()
-        self._turn = Turn(params)
-        self._blocks = BlockCollector()
-
-    @property
-    def done(self) -> bool:
-        return self._turn.done
-
-    @property
-    def usage(self) -> TurnUsage:
-        return self._turn.usage
-
-    @property
-    def turn(self) -> Turn:
-        return self._turn
-
-    def feed(self, event: KiroEvent) -> None:
-        self._blocks.add(self._turn.feed(event))
 
     def result(self) -> dict[str, Any]:
-        self._blocks.add(self._turn.finish())
         content: list[dict[str, Any]] = []
         answered = False
-        for block in self._blocks.blocks:
+        for block in self.finished_blocks():
             if block.kind == "text":
                 answered = True
                 content.append({"type": "text", "text": block.text})

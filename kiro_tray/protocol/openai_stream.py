@@ -22,7 +22,6 @@ from kiro_tray.errors import GatewayError
 from .kiro_events import KiroEvent
 from .sse import SSE_DONE, json_text, sse_data, utf8
 from .turn import (
-    BlockCollector,
     BlockStop,
     StopReason,
     TextDelta,
@@ -32,6 +31,7 @@ from .turn import (
     ToolArgsDelta,
     ToolStart,
     Turn,
+    TurnCollector,
     TurnOutput,
     TurnParams,
     TurnUsage,
@@ -163,37 +163,20 @@ class OpenAIStream:
                 assert_never(item)
 
 
-class OpenAICollector:
+class OpenAICollector(TurnCollector):
     """A non-streamed ``chat.completion``: ``feed(event)``* then ``result()`` (both raise GatewayError)."""
 
     def __init__(self, params: TurnParams, *, completion_id: str | None = None, created: int | None = None):
-        self.params = params
+        super().__init__(params)
         self.id = completion_id or new_completion_id()
         self.created = int(time.time()) if created is None else created
-        self._turn = Turn(params)
-        self._blocks = BlockCollector()
-
-    @property
-    def done(self) -> bool:
-        return self._turn.done
-
-    @property
-    def usage(self) -> TurnUsage:
-        return self._turn.usage
-
-    @property
-    def turn(self) -> Turn:
-        return self._turn
-
-    def feed(self, event: KiroEvent) -> None:
-        self._blocks.add(self._turn.feed(event))
 
     def result(self) -> dict[str, Any]:
-        self._blocks.add(self._turn.finish())
+        blocks = self.finished_blocks()
         text: list[str] = []
         reasoning: list[str] = []
         tool_calls: list[dict[str, Any]] = []
-        for block in self._blocks.blocks:
+        for block in blocks:
             if block.kind == "text":
                 text.append(block.text)
             elif block.kind == "thinking":

@@ -486,6 +486,36 @@ class BlockCollector:
                     assert_never(item)
 
 
+class TurnCollector:
+    """The shared half of the non-streaming collectors: a :class:`Turn` whose outputs accumulate into
+    blocks. Subclasses build their API's response from ``finished_blocks()``."""
+
+    def __init__(self, params: TurnParams) -> None:
+        self.params = params
+        self._turn = Turn(params)
+        self._blocks = BlockCollector()
+
+    @property
+    def done(self) -> bool:
+        return self._turn.done
+
+    @property
+    def usage(self) -> TurnUsage:
+        return self._turn.usage
+
+    @property
+    def turn(self) -> Turn:
+        return self._turn
+
+    def feed(self, event: KiroEvent) -> None:
+        self._blocks.add(self._turn.feed(event))
+
+    def finished_blocks(self) -> list[CollectedBlock]:
+        """Ends the turn (raising its GatewayError if it failed) and returns every block."""
+        self._blocks.add(self._turn.finish())
+        return self._blocks.blocks
+
+
 def parse_tool_input(block: CollectedBlock) -> dict[str, Any]:
     """A collected tool call's arguments as an object; JSON that does not parse means the upstream
     stream was cut, which is an error (never silently ``{}``)."""
