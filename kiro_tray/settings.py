@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -429,13 +429,23 @@ def read_settings_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_settings_file(path: Path, settings: Settings) -> None:
-    """Atomically write the non-secret settings, readable by the user only."""
+def write_settings_file(path: Path, settings: Settings, *, names: Iterable[str] | None = None) -> None:
+    """Atomically write non-secret settings, readable by the user only.
+
+    With ``names``, only those settings are written over what the file already holds (the settings window
+    passes what the user changed, so values that came from the environment or the command line are not
+    frozen into the file); without, every non-secret setting is written."""
+    values = settings.public_dict()
+    if names is not None:
+        wanted = set(names)
+        current = read_settings_file(path)
+        current.update({k: v for k, v in values.items() if k in wanted})
+        values = current
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(settings.public_dict(), fh, indent=2, sort_keys=True)
+        json.dump(values, fh, indent=2, sort_keys=True)
     os.replace(tmp, path)
 
 

@@ -151,3 +151,12 @@ def test_readme_configuration_table_lists_every_setting() -> None:
             assert shown in (expected, f"{default:g}" if isinstance(default, float) else expected), (
                 setting.env
             )
+
+
+def test_settings_file_update_writes_only_the_named_settings(tmp_path: Path) -> None:
+    path = tmp_path / SETTINGS_FILE_NAME
+    path.write_text(json.dumps({"log_level": "ERROR"}))
+    from_env = load_settings(environ={"PORT": "9100"}, cwd=tmp_path, config_dir=tmp_path)
+    write_settings_file(path, from_env.with_values(max_retries=5), names=["max_retries"])
+    assert json.loads(path.read_text()) == {"log_level": "ERROR", "max_retries": 5}  # PORT stays the env's
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

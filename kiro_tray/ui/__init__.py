@@ -1,0 +1,1 @@
+"""The desktop app (PySide6 + qasync). Only ``kiro_tray.cli`` imports it, lazily."""

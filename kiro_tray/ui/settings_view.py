@@ -510,8 +510,11 @@ class SettingsPanel(QWidget):
             reset_login = True
             if new.refresh_token and new.origins.get("refresh_token") not in EXPLICIT_ORIGINS:
                 new = replace(new, refresh_token=None)  # the saved login replaces an in-memory one
+        edited = [s.name for s in new.changed(service.settings) if not s.secret]
         try:
-            await asyncio.to_thread(write_settings_file, self.config_dir / SETTINGS_FILE_NAME, new)
+            await asyncio.to_thread(
+                write_settings_file, self.config_dir / SETTINGS_FILE_NAME, new, names=edited
+            )
         except OSError as exc:
             self.status.setText(f"The settings file could not be written: {exc.strerror or exc}")
             return False

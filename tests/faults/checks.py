@@ -186,7 +186,8 @@ def assert_success(out: Outcome, api: Api, stream: bool, text: str | None = None
         else:
             names = [name for name, _ in out.events]
             assert names[-1] == "message_stop" and "error" not in names
-            assert [d for n, d in out.events if n == "message_delta"][0]["delta"]["stop_reason"] == "end_turn"
+            delta = next(d for n, d in out.events if n == "message_delta")
+            assert delta["delta"]["stop_reason"] == "end_turn"
         said = streamed_text(out, api)
     elif api == "openai":
         assert out.body["choices"][0]["finish_reason"] == "stop"
@@ -241,7 +242,7 @@ def resources(gw: Gateway) -> Resources:
 def client_connections(gw: Gateway) -> int:
     """Connections from clients to the gateway still open on its side (a closed client socket is
     noticed by the server loop a moment later)."""
-    runner = gw.service._runner  # noqa: SLF001
+    runner = gw.service._runner
     server = runner.server if runner is not None else None
     return len(server.connections) if server is not None else 0
 

@@ -24,6 +24,7 @@ from kiro_tray.errors import (
     UpstreamOverloaded,
     UpstreamTimeout,
 )
+from kiro_tray.store import RequestRecord
 
 from ..fake_kiro.replies import (
     Corrupt,
@@ -132,16 +133,29 @@ def test_slow_drip_hits_the_non_streaming_deadline(rig: Rig, api: Api) -> None:
 
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_corrupt_frame(rig: Rig, api: Api, stream: bool) -> None:
-    rig.gw.enqueue(Reply([Text("fine so far"), Corrupt(), Text("never seen")]))
+    rig.gw.enqueue(Reply([Text("fine so far"), Delay(0.05), Corrupt(), Text("never seen")]))
     out = call(rig.gw, api, stream)
     assert_failed(out, api, stream, UpstreamError, "corrupt")
     assert out.elapsed < SLACK
     rig.recovered(api, stream)
 
 
+@pytest.mark.xfail(
+    reason="relay._stream decodes upstream.first_chunk outside its try: an EventStreamError there "
+    "escapes to the bookkeeping middleware as a 500 'Internal gateway error'",
+    strict=True,
+)
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_corrupt_first_chunk_is_a_502(rig: Rig, api: Api) -> None:
+    rig.gw.enqueue(Reply([Text("fine so far"), Corrupt()]))  # one write: Kiro's first chunk is bad
+    out = call(rig.gw, api, True)
+    assert out.status != 500, out.body
+    assert_error(out, api, UpstreamError, "corrupt")
+
+
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_exception_frame_mid_stream(rig: Rig, api: Api, stream: bool) -> None:
-    rig.gw.enqueue(Reply([Text("partial"), ExceptionFrame("InternalServerException", "kaput")]))
+    rig.gw.enqueue(Reply([Text("partial"), Delay(0.05), ExceptionFrame("InternalServerException", "kaput")]))
     out = call(rig.gw, api, stream)
     assert_failed(out, api, stream, UpstreamError, "kaput")
     rig.recovered(api, stream)
@@ -149,7 +163,7 @@ def test_exception_frame_mid_stream(rig: Rig, api: Api, stream: bool) -> None:
 
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_throttling_exception_frame_mid_stream_is_overloaded(rig: Rig, api: Api, stream: bool) -> None:
-    rig.gw.enqueue(Reply([Text("partial"), ExceptionFrame("ThrottlingException", "slow down")]))
+    rig.gw.enqueue(Reply([Text("partial"), Delay(0.05), ExceptionFrame("ThrottlingException", "slow down")]))
     out = call(rig.gw, api, stream)
     assert_failed(out, api, stream, UpstreamOverloaded, "slow down")
     rig.recovered(api, stream)
@@ -224,7 +238,10 @@ def expire_everything(gw: Gateway) -> None:
     gw.thread.call(gw.account.expire_access_tokens)
 
 
-@pytest.mark.parametrize(("api", "stream"), MODES)
+@pytest.mark.parametrize(
+    ("api", "stream"),
+    [pytest.param("openai", False, id="openai-json"), pytest.param("anthropic", True, id="anthropic-stream")],
+)
 def test_refresh_endpoint_down_while_the_token_still_works(rig: Rig, api: Api, stream: bool) -> None:
     """Graceful degradation: the refresh fails, the current access token keeps serving."""
     rig.gw.fake.auth.issued_ttl = 120  # inside the refresh margin: every call wants a refresh
@@ -257,8 +274,8 @@ def test_refresh_endpoint_down_and_the_token_dead(rig: Rig, api: Api, stream: bo
     "retry; a transient outage should be a retryable 502",
     strict=True,
 )
-@pytest.mark.parametrize("api", ["openai", "anthropic"])
-def test_refresh_endpoint_down_is_a_retryable_upstream_error(rig: Rig, api: Api) -> None:
+def test_refresh_endpoint_down_is_a_retryable_upstream_error(rig: Rig) -> None:
+    api: Api = "anthropic"
     expire_everything(rig.gw)
     rig.gw.fake.auth.refresh_failure = "down"
     out = call(rig.gw, api, False)
@@ -317,8 +334,8 @@ def test_dns_failure(rig: Rig, api: Api, stream: bool) -> None:
 # ---- the client goes away ---------------------------------------------------------------------------
 
 
-def disconnect_records(gw: Gateway) -> list[object]:
-    return [r for r in gw.service.store if r.error_kind == "client_disconnected" and r.status == 499]
+def disconnect_records(gw: Gateway) -> list[RequestRecord]:
+    return [r for r in gw.service.store if r.status == 499]
 
 
 @pytest.mark.parametrize("api", ["openai", "anthropic"])
@@ -330,14 +347,35 @@ def test_client_disconnects_mid_stream(rig: Rig, api: Api) -> None:
             "POST", rig.gw.url + PATHS[api], json=chat_body(api, True), headers=headers_for(api, rig.gw.key)
         ) as resp,
     ):
-        for line in resp.iter_lines():
+        lines = resp.iter_lines()  # kept: a dropped line iterator closes the connection at once
+        for line in lines:
             if "started" in line:
                 break  # live, and stalled upstream
         assert rig.gw.fake.open_streams == 1
     # the client walked away: the gateway must close the upstream stream and account the request
     assert wait_until(lambda: rig.gw.fake.open_streams == 0)
     assert wait_until(lambda: len(disconnect_records(rig.gw)) == 1)
+    assert disconnect_records(rig.gw)[0].error_kind == "client_disconnected"
     rig.recovered(api, True)
+
+
+@pytest.mark.xfail(
+    reason="app.bookkeeping's CancelledError branch records 499 without an error kind, so a client "
+    "leaving a non-streamed call counts as errors_by_kind['http_499'] while a streamed one counts as "
+    "'client_disconnected'",
+    strict=True,
+)
+def test_a_client_leaving_is_one_error_kind_streamed_or_not(rig: Rig) -> None:
+    rig.gw.enqueue(Reply([Text("started"), Stall()]))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            rig.gw.url + PATHS["openai"],
+            json=chat_body("openai", False),
+            headers=headers_for("openai", rig.gw.key),
+            timeout=httpx.Timeout(10, read=0.3),
+        )
+    assert wait_until(lambda: len(disconnect_records(rig.gw)) == 1)
+    assert disconnect_records(rig.gw)[0].error_kind == "client_disconnected"
 
 
 @pytest.mark.parametrize("api", ["openai", "anthropic"])

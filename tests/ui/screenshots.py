@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
@@ -12,7 +14,11 @@ from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 from kiro_tray.ui.app import TrayApp
 
 REPO = Path(__file__).resolve().parents[2]
-OUT_DIR = REPO / "docs" / "screenshots"
+#: Test runs write screenshots to a temporary folder; ``KIRO_TRAY_SCREENSHOTS=docs/screenshots`` refreshes the
+#: README's pictures (so an ordinary run leaves the work tree clean).
+OUT_DIR = Path(os.environ.get("KIRO_TRAY_SCREENSHOTS") or Path(tempfile.gettempdir()) / "kiro-tray-shots")
+if not OUT_DIR.is_absolute():
+    OUT_DIR = REPO / OUT_DIR
 WINDOW_SIZE = (1040, 700)
 
 

@@ -19,6 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from kiro_tray.ui.app import SingleInstance, TrayApp, instance_name
 
+from ..harness import TEST_KEY
 from .conftest import Arun, UiFactory, free_port, wait_until
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
@@ -39,7 +40,11 @@ def test_quit_from_the_menu_stops_the_service_and_saves_the_window(make_app: UiF
     assert arun(run_and_quit()) == 0
     assert app.service.state == "stopped"
     assert (app.paths.config_dir / "window.ini").is_file()
-    assert "geometry" in (app.paths.config_dir / "window.ini").read_text()
+    window_state = (app.paths.config_dir / "window.ini").read_text()
+    assert "geometry" in window_state
+    assert TEST_KEY not in window_state
+    assert app.service.settings.refresh_token is not None
+    assert app.service.settings.refresh_token not in window_state
 
 
 def test_closing_the_window_quits_where_there_is_no_tray(make_app: UiFactory, arun: Arun) -> None:

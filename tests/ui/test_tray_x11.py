@@ -1,6 +1,6 @@
-"""End to end with a real system tray: Xvfb + trayer host the icon, xdotool opens its menu and chooses
-Stop, then Start; the gateway's /health follows. Skipped where those programs are not installed
-(Debian: ``xvfb trayer xdotool imagemagick``)."""
+"""End to end with a real system tray: Xvfb + trayer host the icon; xdotool opens its menu and chooses
+Stop, then Start (the gateway's /health follows), then left-clicks the icon for the window. Skipped
+where those programs are not installed (Debian: ``xvfb trayer xdotool imagemagick``)."""
 
 from __future__ import annotations
 
@@ -180,6 +180,12 @@ def test_tray_menu_stops_and_starts_the_server(display: Display, tmp_path: Path)
         eventually(lambda: True if health(url) is None else None, "/health to refuse after Stop")
         choose_first_entry()
         eventually(lambda: health(url), "/health to answer after Start")
+        eventually(lambda: True if menu() is None else None, "the menu to close")
+        display.xdotool("mousemove", str(x), str(y), "click", "1")  # left click: the window
+        eventually(
+            lambda: next((w for w in display.windows("Kiro Tray") if w["WIDTH"] > 500), None),
+            "the main window after a left click",
+        )
         app.terminate()
         assert app.wait(timeout=30) == 0
     finally:
