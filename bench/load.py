@@ -11,13 +11,14 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, assert_never
 
 import aiohttp
 
 from kiro_tray.protocol.kiro_payload import openai_to_kiro
 
 from .fake import END_MARK, Shape
+from .procs import ProcessFailed
 
 Target = Literal["direct", "openai", "anthropic"]
 TARGETS: tuple[Target, ...] = ("direct", "openai", "anthropic")
@@ -32,6 +33,7 @@ class Sample:
     first_byte: float  # seconds from sending the request to the first body byte
     total: float  # seconds to the end of the body
     events: int  # SSE data events received (0 for direct)
+    writes: int  # HTTP chunks received: how many writes the server's payload took
     error: str | None = None
 
 
@@ -65,9 +67,9 @@ class Batch:
 class Endpoints:
     gateway_url: str
     fake_url: str
-    client_key: str
-    access_token: str
-    profile_arn: str | None
+    client_key: str = field(repr=False)
+    access_token: str = field(repr=False)
+    profile_arn: str | None = None
 
 
 def _prompt(shape: Shape) -> str:
@@ -103,6 +105,8 @@ class LoadGenerator:
                 if self.endpoints.profile_arn:
                     payload = {**payload, "profileArn": self.endpoints.profile_arn}
                 return payload
+            case _:
+                assert_never(target)
 
     def _url_and_headers(self, target: Target) -> tuple[str, dict[str, str]]:
         e = self.endpoints
@@ -124,16 +128,22 @@ class LoadGenerator:
                     **json_type,
                     "Authorization": f"Bearer {e.access_token}",
                 }
+            case _:
+                assert_never(target)
 
     async def one(self, target: Target, shape: Shape) -> Sample:
         url, headers = self._url_and_headers(target)
         body = self._body(target, shape)
         parts: list[bytes] = []
+        writes = 0
         start = time.perf_counter()
         first = 0.0
         try:
             async with self.session.post(url, data=body, headers=headers) as resp:
-                async for data in resp.content.iter_any():
+                async for data, end_of_http_chunk in resp.content.iter_chunks():
+                    writes += end_of_http_chunk
+                    if not data:
+                        continue
                     if not parts:
                         first = time.perf_counter() - start
                         self.streaming += 1
@@ -142,13 +152,14 @@ class LoadGenerator:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             elapsed = time.perf_counter() - start
-            return Sample(False, first, elapsed, 0, f"{target}: {type(exc).__name__}: {exc}"[:200])
+            error = f"{target}: {type(exc).__name__}: {exc}"[:200]
+            return Sample(False, first, elapsed, 0, writes, error)
         finally:
             if parts:
                 self.streaming -= 1
         content = b"".join(parts)
         problem = _problem(target, status, content)
-        return Sample(problem is None, first, total, _sse_events(target, content), problem)
+        return Sample(problem is None, first, total, _sse_events(target, content), writes, problem)
 
     async def many(
         self, target: Target, shape: Shape, requests: int, concurrency: int, *, seconds: float | None = None
@@ -189,21 +200,23 @@ def _sse_events(target: Target, content: bytes) -> int:
 
 
 def _problem(target: Target, status: int, content: bytes) -> str | None:
+    """Why a response is not a complete success, or None."""
     if status != 200:
         return f"{target}: HTTP {status}: {content[:160].decode(errors='replace')}"
     if END_MARK.encode() not in content:
         return f"{target}: stream lacks its last chunk ({len(content)} bytes)"
     match target:
         case "direct":
-            return None
+            abnormal = False
         case "openai":
-            if b'"error"' in content or not content.rstrip().endswith(b"data: [DONE]"):
-                return f"{target}: abnormal ending: {content[-160:].decode(errors='replace')!r}"
-            return None
+            abnormal = b'"error"' in content or not content.rstrip().endswith(b"data: [DONE]")
         case "anthropic":
-            if b"event: error" in content or b"event: message_stop" not in content:
-                return f"{target}: abnormal ending: {content[-160:].decode(errors='replace')!r}"
-            return None
+            abnormal = b"event: error" in content or b"event: message_stop" not in content
+        case _:
+            assert_never(target)
+    if abnormal:
+        return f"{target}: abnormal ending: {content[-160:].decode(errors='replace')!r}"
+    return None
 
 
 async def fetch_access_token(
@@ -213,5 +226,5 @@ async def fetch_access_token(
     async with session.post(fake_url + "/refreshToken", json={"refreshToken": refresh_token}) as resp:
         answer = await resp.json()
         if resp.status != 200 or not isinstance(answer, dict):
-            raise RuntimeError(f"the fake refused the refresh token (HTTP {resp.status})")
+            raise ProcessFailed(f"the fake refused the refresh token (HTTP {resp.status})")
         return {k: str(v) for k, v in answer.items() if k in ("accessToken", "profileArn")}

@@ -2,7 +2,8 @@
 
 CPU and memory come straight from ``/proc/<pid>/stat`` (utime + stime of every thread) and
 ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``). Writing ``5`` to ``/proc/<pid>/clear_refs`` resets the
-high-water mark, so each phase gets its own peak.
+high-water mark, so each phase gets its own peak. These reads are of kernel memory and take microseconds,
+so they are made inline, between phases, even from the event loop.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ POLL_INTERVAL = 0.002
 
 
 class ProcessFailed(RuntimeError):
-    """A child process exited or never answered; the message carries the tail of its output."""
+    """The system under test could not be set up: a child process exited or never answered, or refused us."""
 
 
 def free_port() -> int:

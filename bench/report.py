@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -95,7 +96,7 @@ def render(results: Results) -> str:
             )
     lines += [
         "",
-        "Throughput        conc  requests    req/s   chunks/s  errors  events/stream"
+        "Throughput        conc  requests    req/s   chunks/s  errors  events/stream  writes/stream"
         "  gw CPU s/1k  gw peak MB  fake CPU s  client CPU s",
     ]
     for target, levels in results["throughput"].items():
@@ -103,7 +104,7 @@ def render(results: Results) -> str:
             lines.append(
                 f"  {target:<14} {level:>5} {row['requests']:>9} {_fmt(row['requests_per_s'], 1):>8}"
                 f" {_fmt(row['chunks_per_s'], 0):>10} {row['errors']:>7}"
-                f" {_fmt(row['events_per_stream'], 1):>14}"
+                f" {_fmt(row['events_per_stream'], 1):>14} {_fmt(row['writes_per_stream'], 1):>14}"
                 f" {_fmt(row.get('gateway_cpu_s_per_1k')):>12} {_fmt(row.get('gateway_peak_rss_mb'), 1):>11}"
                 f" {_fmt(row['fake_cpu_s']):>11} {_fmt(row['client_cpu_s']):>13}"
             )
@@ -159,7 +160,7 @@ def compare(new: Results, old: Results) -> str:
     """New against old, figure by figure: ratio new/old (for latency, CPU and memory lower is better)."""
     new_figures, old_figures = headline(new), headline(old)
     lines = [f"Compared with the run of {old['meta']['when']} (ratio = new / old):"]
-    if new["sizes"] != old["sizes"]:
+    if json.dumps(new["sizes"], sort_keys=True) != json.dumps(old["sizes"], sort_keys=True):
         lines.append("  WARNING: the two runs used different sizes; their figures are not comparable.")
     for name, value in new_figures.items():
         before = old_figures.get(name)

@@ -164,7 +164,8 @@ class Bench:
                     "requests_per_s": round(len(ok) / batch.seconds, 2),
                     "chunks_per_s": round(len(ok) * s.chunks / batch.seconds, 1),
                     "errors": batch.errors,
-                    "events_per_stream": round(statistics.fmean(x.events for x in ok), 2) if ok else 0.0,
+                    "events_per_stream": _mean([x.events for x in ok]),
+                    "writes_per_stream": _mean([x.writes for x in ok]),
                     "fake_cpu_s": round(after[1] - before[1], 3),
                     "client_cpu_s": round(after[2] - before[2], 3),
                 }
@@ -249,6 +250,10 @@ class Bench:
 
 def _progress(phase: str) -> None:
     print(f"bench: {phase} ...", file=sys.stderr, flush=True)
+
+
+def _mean(values: list[int]) -> float:
+    return round(statistics.fmean(values), 2) if values else 0.0
 
 
 def _own_cpu() -> float:

@@ -20,6 +20,7 @@ import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 PRELUDE_LEN = 12
 MIN_FRAME_LEN = 16
@@ -119,10 +120,14 @@ class FrameDecoder:
     cannot be trusted to resynchronise, so the caller ends the response with an error).
     """
 
-    __slots__ = ("_buf", "frames_decoded")
+    __slots__ = ("_buf", "_headers", "frames_decoded")
+
+    #: Distinct header blocks remembered: Kiro repeats the same few (one per event type) on every frame.
+    HEADER_CACHE = 32
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._headers: dict[bytes, Mapping[str, HeaderValue]] = {}
         self.frames_decoded = 0
 
     @property
@@ -149,7 +154,12 @@ class FrameDecoder:
             if _crc(view[: total - 4]) != message_crc:
                 view.release()
                 raise EventStreamError("message CRC mismatch")
-            headers = _decode_headers(view[PRELUDE_LEN : PRELUDE_LEN + headers_len])
+            raw_headers = bytes(view[PRELUDE_LEN : PRELUDE_LEN + headers_len])
+            headers = self._headers.get(raw_headers)
+            if headers is None:
+                headers = MappingProxyType(_decode_headers(memoryview(raw_headers)))
+                if len(self._headers) < self.HEADER_CACHE:
+                    self._headers[raw_headers] = headers
             payload = bytes(view[PRELUDE_LEN + headers_len : total - 4])
             view.release()
             frames.append(Frame(headers, payload))

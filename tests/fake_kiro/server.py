@@ -324,6 +324,9 @@ class FakeKiro:
 
     async def _pause(self, request: web.Request, seconds: float) -> None:
         """Sleep, unless the fake is closing: then the connection is dropped at once."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
         try:
             async with asyncio.timeout(seconds):
                 await self._closing.wait()

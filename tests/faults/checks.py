@@ -54,6 +54,15 @@ class Outcome:
         return self.headers.get("content-type", "").startswith("text/event-stream")
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON (strict parsers such as JavaScript's reject it)")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """``json.loads`` without Python's extensions: NaN and Infinity are errors, as in every other parser."""
+    return json.loads(text, parse_constant=_not_json)
+
+
 def parse_sse(lines: list[str]) -> list[tuple[str, Any]]:
     events: list[tuple[str, Any]] = []
     name = ""
@@ -62,7 +71,7 @@ def parse_sse(lines: list[str]) -> list[tuple[str, Any]]:
             name = line[7:]
         elif line.startswith("data: "):
             data = line[6:]
-            events.append((name, data if data == "[DONE]" else json.loads(data)))
+            events.append((name, data if data == "[DONE]" else strict_json(data)))
         elif not line:
             name = ""
     return events
@@ -88,7 +97,9 @@ def call(
             events = parse_sse(list(resp.iter_lines()))
             return Outcome(resp.status_code, resp.headers, time.monotonic() - started, events=events)
         resp.read()
-        return Outcome(resp.status_code, resp.headers, time.monotonic() - started, body=resp.json())
+        return Outcome(
+            resp.status_code, resp.headers, time.monotonic() - started, body=strict_json(resp.content)
+        )
 
 
 # ---- envelopes and streams ------------------------------------------------------------------------

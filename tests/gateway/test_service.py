@@ -226,3 +226,24 @@ def test_invalid_settings_stop_start_up_with_one_line(
     assert len(lines) == 1, result.stderr
     assert needle in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_upstream_proxy_comes_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiro_tray.gateway.service import upstream_proxy
+
+    for name in (
+        "https_proxy",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "HTTP_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert upstream_proxy("https://q.us-east-1.amazonaws.com") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://corp-proxy:3128")
+    assert upstream_proxy("https://q.us-east-1.amazonaws.com") == "http://corp-proxy:3128"
+    monkeypatch.setenv("NO_PROXY", ".amazonaws.com")
+    assert upstream_proxy("https://q.us-east-1.amazonaws.com") is None

@@ -1,0 +1,525 @@
+"""Bad input, generated: every malformed body is a 4xx in the caller's envelope naming the problem.
+
+Bodies are built by Hypothesis and sent raw with ``httpx`` (the SDKs would refuse many of them): wrong
+types, missing fields, huge strings, deep nesting, invalid base64 images, invalid UTF-8, unknown roles and
+block types, JSON that is not an object. Never a 5xx, and the gateway keeps serving. Plus the body size
+limit (a setting): a 50 MB body is a 413 in the envelope, and so is a small body over a small limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from blockbuster import blockbuster_ctx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kiro_tray.protocol.anthropic_request import SERVER_TOOL_RESULTS
+
+from ..faults.checks import MODEL, Api, LoopErrors, assert_success, call, error_message, headers_for
+from ..harness import Gateway, start_gateway, stop_gateway
+
+# json.loads(bytes) looks up the codec a BOM or NUL bytes point to on first use, which imports it: look
+# them up now, so the blocking-call detector does not flag that one-time import on the server loop.
+for _codec in ("utf-8-sig", "utf-16", "utf-16-be", "utf-16-le", "utf-32", "utf-32-be", "utf-32-le"):
+    codecs.lookup(_codec)
+
+#: Where each API's bodies go; count_tokens validates like messages, in the Anthropic envelope.
+ROUTES: dict[str, Api] = {
+    "/v1/chat/completions": "openai",
+    "/v1/messages": "anthropic",
+    "/v1/messages/count_tokens": "anthropic",
+}
+ROLES: dict[Api, set[str]] = {
+    "openai": {"system", "developer", "user", "assistant", "tool"},
+    "anthropic": {"user", "assistant", "system"},
+}
+BLOCK_TYPES: dict[Api, set[str]] = {
+    "openai": {"text", "image_url", "refusal"},
+    "anthropic": {
+        "text",
+        "image",
+        "document",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        "server_tool_use",
+        *SERVER_TOOL_RESULTS,
+    },
+}
+FUZZ = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A malformed body for ``path`` and what the error message must mention (any of ``needles``)."""
+
+    path: str
+    raw: bytes
+    needles: tuple[str, ...]
+
+    @property
+    def api(self) -> Api:
+        return ROUTES[self.path]
+
+
+def valid_body(path: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}]}
+    if ROUTES[path] == "anthropic":
+        body["max_tokens"] = 100
+    return body
+
+
+def encode(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    with blockbuster_ctx(scanned_modules=["kiro_tray"]):
+        gateway = start_gateway(tmp_path_factory.mktemp("fuzz"))
+        gateway.extra["loop_errors"] = LoopErrors(gateway)
+        try:
+            yield gateway
+        finally:
+            stop_gateway(gateway)
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:
+        yield client
+
+
+def send(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    headers = {**headers_for(bad.api, gw.key), "Content-Type": "application/json"}
+    response = http.post(gw.url + bad.path, content=bad.raw, headers=headers)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    message = error_message(bad.api, response.json()).lower()
+    assert any(needle.lower() in message for needle in bad.needles), (bad.needles, message[:300])
+    if bad.api == "openai" and response.status_code == 400:
+        assert response.json()["error"]["type"] == "invalid_request_error"
+    if bad.api == "anthropic" and response.status_code == 400:
+        assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+# ---- strategies -------------------------------------------------------------------------------------
+
+paths = st.sampled_from(sorted(ROUTES))
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def not_int_like(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return not value.is_integer()
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return True
+        return False
+    return not isinstance(value, int)
+
+
+BOOL_LIKE = {"0", "1", "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
+
+
+def not_bool_like(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in BOOL_LIKE
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value not in (0, 1)
+    return not isinstance(value, bool)
+
+
+#: Values each field kind never accepts (pydantic's lax mode turns "5" into 5 and "yes" into True).
+WRONG: dict[str, st.SearchStrategy[Any]] = {
+    "str": st.integers() | st.floats(allow_nan=False) | st.booleans() | st.lists(json_scalars, max_size=3),
+    "list": st.integers() | st.booleans() | st.dictionaries(st.text(max_size=5), json_scalars, max_size=3),
+    "int": json_values.filter(lambda v: v is not None and not_int_like(v)) | st.integers(max_value=0),
+    "bool": json_values.filter(lambda v: v is not None and not_bool_like(v)),
+    "object": st.integers() | st.text(max_size=20) | st.lists(json_scalars, max_size=3),
+}
+FIELDS: dict[Api, dict[str, str]] = {
+    "openai": {
+        "model": "str",
+        "messages": "list",
+        "max_tokens": "int",
+        "max_completion_tokens": "int",
+        "n": "int",
+        "stream": "bool",
+        "tools": "list",
+        "stream_options": "object",
+        "parallel_tool_calls": "bool",
+    },
+    "anthropic": {
+        "model": "str",
+        "messages": "list",
+        "max_tokens": "int",
+        "stream": "bool",
+        "tools": "list",
+        "thinking": "object",
+        "tool_choice": "object",
+        "metadata": "object",
+        "stop_sequences": "list",
+    },
+}
+
+
+@st.composite
+def wrong_types(draw: st.DrawFn) -> Bad:
+    path = draw(paths)
+    api = ROUTES[path]
+    name, kind = draw(st.sampled_from(sorted(FIELDS[api].items())))
+    body = valid_body(path)
+    body[name] = draw(WRONG[kind])
+    if name == "model" and body[name] is None:
+        body[name] = 0
+    return Bad(path, encode(body), (name,))
+
+
+@st.composite
+def missing_fields(draw: st.DrawFn) -> Bad:
+    path = draw(paths)
+    body = valid_body(path)
+    gone = draw(st.sets(st.sampled_from(["model", "messages"]), min_size=1))
+    for name in gone:
+        del body[name]
+    return Bad(path, encode(body), tuple(gone))
+
+
+@st.composite
+def not_objects(draw: st.DrawFn) -> Bad:
+    value = draw(json_values.filter(lambda v: not isinstance(v, dict)))
+    return Bad(draw(paths), encode(value), ("json object",))
+
+
+@st.composite
+def unknown_roles(draw: st.DrawFn) -> Bad:
+    path = draw(paths)
+    role = draw(st.text(max_size=30) | st.sampled_from(["tool", "function", "model", "USER", ""]))
+    if role in ROLES[ROUTES[path]]:
+        role = role + "?"
+    body = valid_body(path)
+    body["messages"] = [*body["messages"], {"role": role, "content": "hi"}]
+    return Bad(path, encode(body), ("messages.1.role",))
+
+
+@st.composite
+def unknown_block_types(draw: st.DrawFn) -> Bad:
+    path = draw(paths)
+    kind = draw(st.text(max_size=30) | st.sampled_from(["image_url", "image", "audio", "input_text", "TEXT"]))
+    if kind in BLOCK_TYPES[ROUTES[path]]:
+        kind = kind + "_v2"
+    body = valid_body(path)
+    body["messages"][0]["content"] = [{"type": "text", "text": "look"}, {"type": kind, "text": "x"}]
+    return Bad(path, encode(body), ("messages.0.content.1",))
+
+
+def invalid_base64(text: str) -> bool:
+    cleaned = "".join(text.split())
+    if cleaned.startswith("data:"):
+        return False
+    try:
+        base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        return True
+    return not cleaned
+
+
+@st.composite
+def bad_images(draw: st.DrawFn) -> Bad:
+    path = draw(paths)
+    data = draw(st.text(alphabet="ABCDabcd0189+/=!-_ %\n", max_size=40).filter(invalid_base64))
+    body = valid_body(path)
+    if ROUTES[path] == "openai":
+        image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
+    else:
+        image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
+    body["messages"][0]["content"] = [image, {"type": "text", "text": "what is this?"}]
+    return Bad(path, encode(body), ("image data",))
+
+
+def invalid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+@st.composite
+def bad_utf8(draw: st.DrawFn) -> Bad:
+    path = draw(paths)
+    junk = draw(st.binary(min_size=1, max_size=12).filter(invalid_utf8).filter(lambda b: b'"' not in b))
+    raw = encode(valid_body(path)).replace(b"hello", b"hel" + junk + b"lo")
+    return Bad(path, raw, ("utf-8",))
+
+
+@st.composite
+def deep_nesting(draw: st.DrawFn) -> Bad:
+    """Nested lists where a message (an object) belongs: a type error, or too deep to parse at all."""
+    path = draw(paths)
+    depth = draw(st.integers(min_value=2, max_value=50_000))
+    nest = b"[" * depth + b"]" * depth
+    raw = encode(valid_body(path)).replace(b'[{"role"', b"[" + nest + b', {"role"', 1)
+    return Bad(path, raw, ("messages.0", "nested too deeply"))
+
+
+@st.composite
+def huge_strings(draw: st.DrawFn) -> Bad:
+    """A multi-megabyte string where a short token belongs (a role, a block type)."""
+    path = draw(paths)
+    size = draw(st.integers(min_value=100_000, max_value=3_000_000))
+    huge = draw(st.sampled_from("xyz\u00e9\u4e2d")) * size
+    body = valid_body(path)
+    if draw(st.booleans()):
+        body["messages"][0]["role"] = huge
+        return Bad(path, encode(body), ("messages.0.role",))
+    body["messages"][0]["content"] = [{"type": huge, "text": "x"}]
+    return Bad(path, encode(body), ("messages.0.content.0",))
+
+
+# ---- properties -------------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(bad=wrong_types())
+def test_wrong_types_name_the_field(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    send(gw, http, bad)
+
+
+@FUZZ
+@given(bad=missing_fields())
+def test_missing_fields_are_named(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    send(gw, http, bad)
+
+
+@FUZZ
+@given(bad=not_objects())
+def test_json_that_is_not_an_object(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    send(gw, http, bad)
+
+
+@FUZZ
+@given(bad=unknown_roles())
+def test_unknown_roles(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    send(gw, http, bad)
+
+
+@FUZZ
+@given(bad=unknown_block_types())
+def test_unknown_block_types(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    send(gw, http, bad)
+
+
+@FUZZ
+@given(bad=bad_images())
+def test_invalid_base64_images(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    send(gw, http, bad)
+
+
+@FUZZ
+@given(bad=bad_utf8())
+def test_invalid_utf8(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    send(gw, http, bad)
+
+
+@settings(FUZZ, max_examples=40)
+@given(bad=deep_nesting())
+def test_deep_nesting(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    send(gw, http, bad)
+
+
+@settings(FUZZ, max_examples=15)
+@given(bad=huge_strings())
+def test_huge_strings(gw: Gateway, http: httpx.Client, bad: Bad) -> None:
+    send(gw, http, bad)
+
+
+@pytest.mark.parametrize("path", sorted(ROUTES))
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (b"", "empty"),
+        (b"   \n", "empty"),
+        (b"{", "not valid json"),
+        (b'{"model": "m",}', "not valid json"),
+        (b"\xef\xbb\xbf{}", "model"),  # a UTF-8 BOM, then an object without model and messages
+        (b"\x00\x01\x02", "json"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": "\x00"}]}', "invalid control character"),
+    ],
+)
+def test_unparseable_bodies(gw: Gateway, http: httpx.Client, path: str, raw: bytes, needle: str) -> None:
+    send(gw, http, Bad(path, raw, (needle,)))
+
+
+# ---- known bugs: each a 500 today ------------------------------------------------------------------
+
+
+def tool_use_conversation(path: str, tool_input: Any) -> dict[str, Any]:
+    body = valid_body(path)
+    if ROUTES[path] == "openai":
+        arguments = json.dumps(tool_input)
+        body["messages"] = [
+            {"role": "user", "content": "use the tool"},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": arguments}}],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+        ]
+    else:
+        body["messages"] = [
+            {"role": "user", "content": "use the tool"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "c1", "name": "f", "input": tool_input}],
+            },
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c1", "content": "done"}]},
+        ]
+    return body
+
+
+def nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return {"deep": value}
+
+
+@pytest.mark.xfail(
+    reason="RecursionError past json.loads: a tool input (Any) nested ~900 deep overflows in "
+    "history._strip_empty_keys and kiro_client's json.dumps; OpenAI tool-call arguments (a string) "
+    "are parsed again in openai_request._arguments, which catches ValueError only",
+    strict=True,
+)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens"])
+def test_deep_nesting_inside_free_form_fields(gw: Gateway, http: httpx.Client, path: str) -> None:
+    depth = 5_000 if ROUTES[path] == "openai" else 900
+    body = tool_use_conversation(path, nested(depth))
+    raw = json.dumps(body).encode() if ROUTES[path] == "anthropic" else encode(body)
+    send(gw, http, Bad(path, raw, ("nested too deeply",)))
+
+
+@pytest.mark.xfail(
+    reason="kiro_client encodes the payload with str.encode(): a lone surrogate escape (\\ud800, valid "
+    "JSON, invalid Unicode) raises UnicodeEncodeError -> 500",
+    strict=True,
+)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_lone_surrogate_escapes(gw: Gateway, http: httpx.Client, path: str) -> None:
+    raw = encode(valid_body(path)).replace(b"hello", b"hel\\ud800lo")
+    send(gw, http, Bad(path, raw, ("surrogate", "unicode")))
+
+
+@pytest.mark.xfail(
+    reason="convert.parse_json catches JSONDecodeError but not the ValueError json.loads raises for "
+    "an integer over 4300 digits (sys.int_max_str_digits) -> 500",
+    strict=True,
+)
+@pytest.mark.parametrize("path", sorted(ROUTES))
+def test_integer_too_long_to_parse(gw: Gateway, http: httpx.Client, path: str) -> None:
+    raw = encode(valid_body(path)).replace(b'"hello"', b"1" + b"0" * 5000)
+    send(gw, http, Bad(path, raw, ("digits", "number", "integer")))
+
+
+@pytest.mark.xfail(
+    reason="convert.parse_json accepts NaN/Infinity (not JSON) and the payload then carries them to Kiro "
+    "as bare NaN, which is not JSON either",
+    strict=True,
+)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_non_json_constants_are_refused(gw: Gateway, http: httpx.Client, path: str) -> None:
+    raw = json.dumps(tool_use_conversation(path, {"x": float("nan")})).encode()
+    send(gw, http, Bad(path, raw, ("nan", "not valid json")))
+
+
+@pytest.mark.xfail(
+    reason="error messages quote the offending value whole: conversation._error_message puts an unknown "
+    "block type in the message with !r, kiro_client._bad_request the model name; a 1 MB value makes a "
+    "1 MB error body, request record and log line",
+    strict=True,
+)
+@pytest.mark.parametrize("where", ["block type", "model"])
+def test_error_messages_quote_only_an_excerpt(gw: Gateway, http: httpx.Client, where: str) -> None:
+    body = valid_body("/v1/messages")
+    if where == "model":
+        body["model"] = "m" * 100_000  # (a 1 MB one is over the payload budget: a short 400)
+    else:
+        body["messages"][0]["content"] = [{"type": "t" * 1_000_000, "text": "x"}]
+    response = http.post(gw.url + "/v1/messages", json=body, headers=headers_for("anthropic", gw.key))
+    assert 400 <= response.status_code < 500
+    assert len(error_message("anthropic", response.json())) < 1000
+
+
+# ---- the size limit ---------------------------------------------------------------------------------
+
+
+def oversized(path: str, size: int) -> bytes:
+    body = valid_body(path)
+    body["messages"][0]["content"] = "a" * size
+    return encode(body)
+
+
+@pytest.mark.parametrize("path", sorted(ROUTES))
+def test_a_50_mb_body_is_413_in_the_envelope(gw: Gateway, http: httpx.Client, path: str) -> None:
+    api = ROUTES[path]
+    response = http.post(
+        gw.url + path,
+        content=oversized(path, 50 * 1024 * 1024),
+        headers={**headers_for(api, gw.key), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    message = error_message(api, response.json())
+    assert "too large" in message and "33554432" in message  # the default MAX_BODY_MB, 32
+    error = response.json()["error"]
+    assert error["type"] == ("invalid_request_error" if api == "openai" else "request_too_large")
+
+
+@pytest.mark.gateway_settings(max_body_mb=0.01)
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_the_body_limit_is_a_setting(gateway: Gateway, api: Api) -> None:
+    path = "/v1/chat/completions" if api == "openai" else "/v1/messages"
+    headers = {**headers_for(api, gateway.key), "Content-Type": "application/json"}
+    response = httpx.post(gateway.url + path, content=oversized(path, 20_000), headers=headers, timeout=10)
+    assert response.status_code == 413
+    assert "10485 exceeded" in error_message(api, response.json())  # 0.01 MB
+    assert_success(call(gateway, api, False, text="x" * 5_000), api, False)
+
+
+# ---- afterwards -------------------------------------------------------------------------------------
+
+
+def test_the_gateway_still_serves_and_never_answered_5xx(gw: Gateway, http: httpx.Client) -> None:
+    """Runs last in this module: after everything above, the same gateway is healthy."""
+    assert http.get(gw.url + "/health").json()["status"] == "ok"
+    for api in ("openai", "anthropic"):
+        for stream in (False, True):
+            assert_success(call(gw, api, stream, text="still here"), api, stream, "You said: still here")
+    statuses = gw.service.metrics.by_status
+    assert sum(statuses.values()) > 800
+    server_errors = {s: n for s, n in statuses.items() if s >= 500}
+    assert server_errors == {500: server_errors.get(500, 0)}  # only the known bugs' 500s (xfailed above)
+    assert server_errors.get(500, 0) <= 8
+    gw.extra["loop_errors"].check()
