@@ -9,6 +9,7 @@
     ├── RequestTooLarge               413 request_too_large
     ├── ClientAuthError               401 authentication_error / invalid_api_key (the caller's key)
     ├── ForbiddenHost                 403 permission_error (DNS-rebinding guard)
+    │   └── ForbiddenOrigin           403 a CORS preflight from an origin that is not listed
     ├── NotFound                      404 not_found_error
     │   ├── InvalidModel              404 the model does not exist or the plan lacks it
     │   └── MethodNotAllowed          405
@@ -110,6 +111,11 @@ class ForbiddenHost(GatewayError):
     anthropic_type = "permission_error"
     code = "forbidden_host"
     kind = "forbidden_host"
+
+
+class ForbiddenOrigin(ForbiddenHost):
+    code = "forbidden_origin"
+    kind = "forbidden_origin"
 
 
 class NotFound(GatewayError):

@@ -25,12 +25,14 @@ from ..errors import (
     Api,
     ClientAuthError,
     ForbiddenHost,
+    ForbiddenOrigin,
     GatewayError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
     RequestTooLarge,
 )
+from ..protocol.jsonsafe import clip
 from ..store import ApiName
 from . import routes_anthropic, routes_info, routes_openai
 from .auth import authenticate
@@ -131,6 +133,10 @@ async def bookkeeping(request: web.Request, handler: Handler) -> web.StreamRespo
         response = await handler(request)
     except asyncio.CancelledError:
         # The client went away (handler cancellation) or the gateway is stopping: the record still ends.
+        record = request.get(RECORD)
+        if record is not None and record.error_kind is None:
+            record.error_kind = "shutdown" if service.stopping else "client_disconnected"
+            record.error = "The gateway stopped." if service.stopping else "The client disconnected."
         _finish_record(service, request, 499, None)
         raise
     except GatewayError as exc:
@@ -196,7 +202,8 @@ def cors_middleware(
         origin = request.headers.get("Origin")
         if origin is None or origin not in allowed:
             if request.method == "OPTIONS" and origin is not None:
-                raise web.HTTPForbidden(reason="origin not allowed")
+                error = ForbiddenOrigin(f"Origin {clip(origin)} is not in CORS_ORIGINS.")
+                return error_response(error, api_for(request))
             return await handler(request)
         headers = {
             "Access-Control-Allow-Origin": origin,
@@ -234,10 +241,12 @@ async def client_auth(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def build_app(service: GatewayService) -> web.Application:
 
-    middlewares: list[Any] = [bookkeeping, host_guard]
+    # CORS is outermost so that error responses (made by bookkeeping) carry its headers too: a listed
+    # browser app must be able to read its own 401.
+    middlewares: list[Any] = []
     if service.settings.cors_origin_list:
         middlewares.append(cors_middleware(service.settings.cors_origin_list))
-    middlewares.append(client_auth)
+    middlewares += [bookkeeping, host_guard, client_auth]
     app = web.Application(
         middlewares=middlewares, client_max_size=int(service.settings.max_body_mb * 1024 * 1024)
     )

@@ -50,12 +50,20 @@ def authenticate(request: web.Request, proxy_key: str) -> ClientIdentity:
             "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' "
             "(the key is shown in the Kiro Tray window, or printed at start-up)."
         )
-    key, sep, tenant = presented.partition(":")
-    if not hmac.compare_digest(key.encode("utf-8"), proxy_key.encode("utf-8")):
-        raise ClientAuthError("Invalid API key.")
-    if sep and not tenant:
-        raise ClientAuthError("Multi-tenant key is 'KEY:REFRESH_TOKEN' but the refresh token part is empty.")
-    return ClientIdentity(tenant or None)
+    given = presented.encode("utf-8")
+    key = proxy_key.encode("utf-8")
+    if hmac.compare_digest(given, key):
+        return ClientIdentity(None)
+    # Multi-tenant: KEY:REFRESH_TOKEN. Matched on the key's own length, so a key may contain ':' itself.
+    size = len(key)
+    if len(given) > size and given[size : size + 1] == b":" and hmac.compare_digest(given[:size], key):
+        tenant = given[size + 1 :].decode("utf-8")
+        if not tenant.strip():
+            raise ClientAuthError(
+                "Multi-tenant key is 'KEY:REFRESH_TOKEN' but the refresh token part is empty."
+            )
+        return ClientIdentity(tenant)
+    raise ClientAuthError("Invalid API key.")
 
 
 class TenantManagers:

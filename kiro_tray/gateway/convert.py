@@ -13,7 +13,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ..errors import Api, InvalidRequest, UpstreamError
-from ..protocol import anthropic_request, openai_request
+from ..protocol import anthropic_request, jsonsafe, openai_request
 from ..protocol.kiro_payload import ConvertOptions, KiroRequest, anthropic_to_kiro, openai_to_kiro
 from .images import fetch_images
 from .keys import SERVICE
@@ -36,15 +36,15 @@ def parse_json(raw: bytes) -> object:
     if not raw.strip():
         raise InvalidRequest("Request body is empty; expected a JSON object.")
     try:
-        return json.loads(raw)
+        return jsonsafe.loads(raw)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"Request body is not valid UTF-8 ({exc.reason} at byte {exc.start}).") from exc
     except json.JSONDecodeError as exc:
         raise InvalidRequest(
             f"Request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from exc
-    except RecursionError as exc:
-        raise InvalidRequest("Request body is nested too deeply.") from exc
+    except ValueError as exc:
+        raise InvalidRequest(f"Request body is not acceptable JSON: {exc}.") from exc
 
 
 async def read_json(request: web.Request) -> object:

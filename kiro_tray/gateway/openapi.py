@@ -15,6 +15,7 @@ Two things the models know but their JSON schema would not say are added on the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -371,5 +372,7 @@ def build_openapi(server_url: str | None = None) -> dict[str, Any]:
 
 
 async def openapi_handler(request: web.Request) -> web.Response:
-    """``GET /openapi.json`` (public: the auth middleware lists the path)."""
-    return web.json_response(build_openapi(request.app[SERVICE].url))
+    """``GET /openapi.json`` (public: the auth middleware lists the path). Generating the schemas takes
+    tens of milliseconds, so it runs in a worker thread rather than stalling every stream."""
+    document = await asyncio.to_thread(build_openapi, request.app[SERVICE].url)
+    return web.json_response(document)

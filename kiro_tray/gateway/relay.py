@@ -9,7 +9,6 @@ stream cut upstream never ends as if it had finished normally. A client disconne
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from ..protocol.eventstream import EventStreamError
 from ..protocol.kiro_events import KiroEvent, KiroEventDecoder, TextEvent
 from ..protocol.kiro_payload import KiroRequest
 from ..protocol.openai_stream import OpenAICollector, OpenAIStream
+from ..protocol.sse import json_text
 from ..protocol.turn import TurnParams
 from ..store import RequestRecord
 from ..upstream.kiro_client import UpstreamStream
@@ -159,9 +159,17 @@ async def _stream(
     preview = _Preview()
     response = web.StreamResponse(headers={**SSE_HEADERS, **_extra_headers(kreq)})
     response.headers["x-request-id"] = record.request_id
-    events = decoder.feed(upstream.first_chunk)
+    try:
+        events = decoder.feed(upstream.first_chunk)
+    except EventStreamError as exc:
+        raise UpstreamError(f"Kiro sent a corrupt event stream: {exc}.") from exc
     preview.add(events)
     fed = _feed(builder, events)
+    if fed.error is not None and not fed.data:
+        # Kiro failed before saying anything: answer with a real status (clients retry a 529/502, they do
+        # not retry an error event inside a 200 stream).
+        service.note_error(fed.error)
+        raise fed.error
     await response.prepare(request)
     await response.write(builder.start() + fed.data)
     record.first_byte_ms = round((time.monotonic() - request[STARTED]) * 1000, 2)
@@ -302,4 +310,4 @@ async def _collect(
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json_text(value)  # replaces lone surrogates Kiro may send, which strict UTF-8 cannot encode

@@ -10,11 +10,12 @@ from aiohttp import web
 from .. import NAME, __version__
 from ..protocol.models import SEED_MODELS
 from .keys import IDENTITY, SERVICE, tolerant
+from .openapi import openapi_handler
 
 ENDPOINTS = {
     "openai": ["POST /v1/chat/completions", "GET /v1/models"],
     "anthropic": ["POST /v1/messages", "POST /v1/messages/count_tokens", "GET /v1/models"],
-    "info": ["GET /health", "GET /metrics", "GET /"],
+    "info": ["GET /health", "GET /metrics", "GET /", "GET /openapi.json"],
 }
 #: A fixed date for the built-in models' ``created`` fields (Kiro does not report one).
 MODELS_CREATED = 1_735_689_600  # 2025-01-01
@@ -124,5 +125,6 @@ def register(app: web.Application) -> None:
     app.router.add_get("/", index)  # GET also answers HEAD (Claude Code probes with HEAD /)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_handler)
     for path in ("/v1/models", "/models"):
         app.router.add_get(tolerant(path), models)

@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar, assert_never
 from pydantic import BaseModel, ConfigDict, Discriminator, ValidationError
 
 from ..errors import InvalidRequest
+from . import jsonsafe
 from .tokens import MESSAGE_OVERHEAD, estimate_image_tokens, estimate_text_tokens
 
 Role = Literal["user", "assistant"]
@@ -225,7 +226,7 @@ def _error_message(error: Any) -> str:
     message = str(error["msg"])
     given = error.get("input")
     if error["type"] == _BAD_TAG and isinstance(given, dict) and isinstance(given.get("type"), str):
-        return f"unsupported type {given['type']!r}; {message}"
+        return f"unsupported type {jsonsafe.clip(given['type'])!r}; {message}"
     return message
 
 

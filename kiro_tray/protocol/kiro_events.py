@@ -9,6 +9,7 @@ Every frame becomes exactly one event of a tagged union; consumers dispatch on `
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -103,12 +104,15 @@ def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+#: Larger numbers are not plausible credits or percentages; they (and NaN/Infinity) are ignored.
+_PLAUSIBLE = 1e9
+
+
 def _float(value: object) -> float | None:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    return None
+    number = float(value)
+    return number if math.isfinite(number) and 0 <= number <= _PLAUSIBLE else None
 
 
 def event_from_frame(frame: Frame) -> KiroEvent:

@@ -19,13 +19,13 @@ Accepted and ignored (Kiro has no equivalent): ``temperature``, ``top_p``, ``fre
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, Tag
 
+from . import jsonsafe
 from .conversation import (
     Conversation,
     ImagePart,
@@ -277,7 +277,7 @@ def _arguments(raw: str | None) -> dict[str, Any]:
     if raw is None or not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        value = jsonsafe.loads(raw)
     except ValueError:
         return {"raw_arguments": raw}
     return value if isinstance(value, dict) else {"raw_arguments": raw}

@@ -204,7 +204,8 @@ class Turn:
         self._out: list[TurnOutput] = []
         self._open: BlockKind | None = None
         self._tool_id = ""
-        self._tool_has_args = False
+        self._tool_name = ""
+        self._tool_args: list[str] = []
         self._signature: str | None = None
         self._closed_tools: set[str] = set()
         self._blocks = 0
@@ -382,12 +383,13 @@ class Turn:
             self._close_open()
             self._open = "tool_use"
             self._tool_id = tool_id
-            self._tool_has_args = False
+            self._tool_name = self.params.tool_names.get(event.name, event.name)
+            self._tool_args = []
             self._blocks += 1
             self._tool_calls += 1
-            self._out.append(ToolStart(tool_id, self.params.tool_names.get(event.name, event.name)))
+            self._out.append(ToolStart(tool_id, self._tool_name))
         if event.input:
-            self._tool_has_args = True
+            self._tool_args.append(event.input)
             self._out.append(ToolArgsDelta(event.input))
             self._meter.add(event.input)
         if event.stop:
@@ -432,8 +434,14 @@ class Turn:
         self._open = None
         if kind == "tool_use":
             self._closed_tools.add(self._tool_id)
-            if not self._tool_has_args:
+            if not self._tool_args:
                 self._out.append(ToolArgsDelta("{}"))
+            elif not _is_json_object("".join(self._tool_args)):
+                # Kiro cuts long tool inputs yet still says stop: a call that cannot run is an error,
+                # never a normal tool_use / tool_calls finish.
+                raise UpstreamError(
+                    f"Kiro sent incomplete arguments for the {self._tool_name!r} tool call (cut JSON)."
+                )
             self._out.append(BlockStop("tool_use"))
         elif kind == "thinking":
             self._out.append(BlockStop("thinking", self._signature))
@@ -514,6 +522,13 @@ class TurnCollector:
         """Ends the turn (raising its GatewayError if it failed) and returns every block."""
         self._blocks.add(self._turn.finish())
         return self._blocks.blocks
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def parse_tool_input(block: CollectedBlock) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from ..errors import (
     UpstreamOverloaded,
     UpstreamTimeout,
 )
+from ..protocol.jsonsafe import clip
 from .credentials import Credential
 from .token_manager import KIRO_VERSION, SDK_VERSION, TokenManager
 
@@ -201,7 +202,8 @@ class KiroClient:
             body = {k: v for k, v in payload.items() if k != "profileArn"}
             if arn is not None:
                 body["profileArn"] = arn
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            # A lone surrogate (valid JSON escape, invalid Unicode) must not crash the encode.
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
             headers = self._headers(credential, tokens.machine_id, number)
             return await self._send(data, headers, budget, model)
 
@@ -485,11 +487,11 @@ def _bad_request(said: str, reason: str | None, detail: str, model: str) -> Gate
         )
     if "invalid model id" in said:
         return InvalidModel(
-            f"Kiro does not offer the model {model!r} to this account (invalid model ID or insufficient "
-            "subscription level).",
+            f"Kiro does not offer the model {clip(model)!r} to this account (invalid model ID or "
+            "insufficient subscription level).",
             param="model",
         )
-    return InvalidRequest(f"Kiro rejected the request: {detail}.")
+    return InvalidRequest(f"Kiro rejected the request: {clip(detail, 300)}.")
 
 
 def _network_failure(exc: aiohttp.ClientError) -> _Failure:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import aiohttp
 
-from ..errors import CredentialsError, GatewayError
+from ..errors import CredentialsError, GatewayError, UpstreamError
 from .credentials import AuthKind, Credential, CredentialStore
 
 log = logging.getLogger("kiro_tray.upstream.tokens")
@@ -249,7 +249,8 @@ class TokenManager:
                 self._degraded_until = time.monotonic() + DEGRADED_COOLDOWN
                 return self._credential
             log.warning("%s", message)
-            raise CredentialsError(message) from None
+            # Transient, not a bad login: a 502 the client may retry (a 401 would send the user to log in).
+            raise UpstreamError(message) from None
         self._credential = fresh
         self._degraded_until = 0.0
         self.refresh_count += 1

@@ -357,7 +357,7 @@ def test_output_estimate_counts_text_thinking_and_tool_input() -> None:
         turn,
         [
             TextEvent("<thinking>" + "t" * 40 + "</thinking>\n" + "x" * 40),
-            tool("a", "f", "y" * 40, stop=True),
+            tool("a", "f", '{"k":"' + "y" * 32 + '"}', stop=True),  # 40 characters of JSON
         ],
     )
     assert turn.output_tokens == 30

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from kiro_tray.errors import CredentialsError
+from kiro_tray.errors import CredentialsError, UpstreamError
 from kiro_tray.upstream.credentials import Credential, SourceKind
 from kiro_tray.upstream.token_manager import TokenEvent, TokenManager, TokenRefreshed, TokenRefreshFailed
 from tests.fake_kiro.auth import DEFAULT_PROFILE_ARN, Account
@@ -317,7 +317,7 @@ async def test_refresh_endpoint_down_retries_then_fails(
     account = fake.add_account()
     fake.auth.refresh_failure = "down"
     manager, events = make(fake, session, social(account))
-    with pytest.raises(CredentialsError, match=r"unreachable.*HTTP 503"):
+    with pytest.raises(UpstreamError, match=r"unreachable.*HTTP 503"):
         await manager.get_token()
     assert fake.auth.refresh_calls == 3  # one try, two retries
     assert manager.state == "expired"  # not invalid: the next call tries again
@@ -338,7 +338,7 @@ async def test_refresh_endpoint_down_keeps_a_valid_token(
     assert fake.auth.refresh_calls == 3
     assert (await manager.get_token()).access_token == current  # cooling down: no new round of retries
     assert fake.auth.refresh_calls == 3
-    with pytest.raises(CredentialsError, match="unreachable"):
+    with pytest.raises(UpstreamError, match="unreachable"):
         await manager.force_refresh(current)  # Kiro said the token is bad: degrading cannot help
 
 
@@ -346,12 +346,12 @@ async def test_refresh_endpoint_down_keeps_a_valid_token(
 async def test_refresh_network_error_and_timeout(fake: FakeKiro, session: aiohttp.ClientSession) -> None:
     account = fake.add_account()
     refused, _ = make(fake, session, social(account), auth_url=closed_port_url())
-    with pytest.raises(CredentialsError, match="unreachable"):
+    with pytest.raises(UpstreamError, match="unreachable"):
         await refused.get_token()
 
     fake.auth.refresh_delay = 0.3
     slow, _ = make(fake, session, social(account), refresh_timeout=0.02)
-    with pytest.raises(CredentialsError, match=r"unreachable \(no answer within 0.02 s\)"):
+    with pytest.raises(UpstreamError, match=r"unreachable \(no answer within 0.02 s\)"):
         await slow.get_token()
 
 
