@@ -306,8 +306,5 @@ async def _collect(
     headers = {**_extra_headers(kreq), "x-request-id": record.request_id}
     if record.credits is not None:
         headers["x-kiro-credits"] = f"{record.credits:g}"
-    return web.json_response(body, headers=headers, dumps=_dumps)
-
-
-def _dumps(value: object) -> str:
-    return json_text(value)  # replaces lone surrogates Kiro may send, which strict UTF-8 cannot encode
+    data = json_text(body).encode("utf-8", "replace")  # a lone surrogate from Kiro must not crash this
+    return web.Response(body=data, headers=headers, content_type="application/json", charset="utf-8")
