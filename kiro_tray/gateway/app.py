@@ -81,16 +81,14 @@ def error_response(error: GatewayError, api: Api) -> web.Response:
     return web.json_response(error.body_for(api), status=error.status_for(api), headers=error.headers())
 
 
-def _http_exception_error(exc: web.HTTPException) -> GatewayError:
+def _http_exception_error(exc: web.HTTPException, path: str) -> GatewayError:
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return RequestTooLarge(f"Request body too large: {exc.text or 'over the MAX_BODY_MB limit'}")
     if isinstance(exc, web.HTTPNotFound):
         return NotFound("Not found. See GET / for the endpoints this gateway serves.")
     if isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods))
-        return MethodNotAllowed(
-            f"Method {exc.method} is not allowed on {exc.text or 'this path'}; allowed: {allowed}"
-        )
+        return MethodNotAllowed(f"Method {exc.method} is not allowed on {clip(path)}; allowed: {allowed}")
     if exc.status < 500:
         return InvalidRequest(exc.text or exc.reason or "Bad request")
     return GatewayError(exc.reason or "HTTP error")
@@ -145,7 +143,7 @@ async def bookkeeping(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        error = _http_exception_error(exc)
+        error = _http_exception_error(exc, request.path)
         response = error_response(error, api_for(request))
     except Exception as exc:
         log.exception("unexpected error serving %s %s", request.method, request.path)

@@ -10,10 +10,12 @@ import asyncio
 import json
 from collections.abc import Callable
 
+import aiohttp
 from aiohttp import web
 
 from ..errors import Api, InvalidRequest, UpstreamError
 from ..protocol import anthropic_request, jsonsafe, openai_request
+from ..protocol.jsonsafe import clip
 from ..protocol.kiro_payload import ConvertOptions, KiroRequest, anthropic_to_kiro, openai_to_kiro
 from .images import fetch_images
 from .keys import SERVICE
@@ -47,8 +49,21 @@ def parse_json(raw: bytes) -> object:
         raise InvalidRequest(f"Request body is not acceptable JSON: {exc}.") from exc
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The raw body; a body that cannot be decoded (a broken ``Content-Encoding``) is a clear 400."""
+    try:
+        return await request.read()
+    except web.HTTPException:
+        raise  # 413 and friends: the middleware maps them
+    except (web.RequestPayloadError, aiohttp.ClientPayloadError, ValueError, OSError) as exc:
+        encoding = request.headers.get("Content-Encoding", "none")
+        raise InvalidRequest(
+            f"Request body could not be decoded (Content-Encoding: {clip(encoding)}): {type(exc).__name__}."
+        ) from exc
+
+
 async def read_json(request: web.Request) -> object:
-    raw = await request.read()
+    raw = await read_body(request)
     if len(raw) > OFFLOAD_BYTES:
         return await asyncio.to_thread(parse_json, raw)
     return parse_json(raw)
@@ -56,7 +71,7 @@ async def read_json(request: web.Request) -> object:
 
 async def kiro_request(request: web.Request, api: Api) -> KiroRequest:
     service = request.app[SERVICE]
-    raw = await request.read()
+    raw = await read_body(request)
     offload = len(raw) > OFFLOAD_BYTES
     body = await asyncio.to_thread(parse_json, raw) if offload else parse_json(raw)
     fetched: dict[str, tuple[str, str]] = {}

@@ -212,6 +212,11 @@ async def _stream(
             failure = UpstreamError(f"Kiro sent a corrupt event stream: {exc}.")
         except aiohttp.ClientError as exc:
             failure = UpstreamError(f"The connection to Kiro broke mid-stream: {type(exc).__name__}.")
+        except Exception as exc:
+            # The 200 is already on the wire: a bug must still end as this API's error event, never as a
+            # second HTTP response written into the stream.
+            log.exception("unexpected error relaying %s", record.request_id)
+            failure = GatewayError(f"Internal gateway error ({type(exc).__name__}); see the Kiro Tray log.")
         if failure is not None:
             tail = builder.fail(failure)
         await response.write(tail)
