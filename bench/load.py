@@ -185,10 +185,13 @@ class LoadGenerator:
     async def interleaved(
         self, targets: tuple[Target, ...], shape: Shape, rounds: int
     ) -> dict[Target, Batch]:
-        """One request at a time, cycling through the targets so drift hits all of them alike."""
+        """One request at a time, cycling through the targets so drift hits all of them alike. The order
+        rotates every round: a target that always followed the same one would inherit its tail (the fake
+        still finishing the previous stream on the shared cores) and look slower than it is."""
         batches: dict[Target, Batch] = {t: Batch() for t in targets}
-        for _ in range(rounds):
-            for target in targets:
+        for round_number in range(rounds):
+            shift = round_number % len(targets)
+            for target in targets[shift:] + targets[:shift]:
                 batches[target].samples.append(await self.one(target, shape))
         return batches
 
