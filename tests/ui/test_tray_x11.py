@@ -97,14 +97,32 @@ def display(tmp_path: Path) -> Iterator[Display]:
         env = {**os.environ, "DISPLAY": f":{number}"}
         env.pop("WAYLAND_DISPLAY", None)
         screen = Display(env)
-        trayer = subprocess.Popen(
-            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "24"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = tmp_path / "trayer.log"
+        command = ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "24"]
+        starts = 0
+
+        def start_trayer() -> subprocess.Popen[bytes]:
+            nonlocal starts
+            starts += 1
+            with log.open("ab") as out:
+                return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=out)
+
+        trayer = start_trayer()
+
+        def panel() -> list[str] | None:
+            nonlocal trayer
+            if trayer.poll() is not None and starts < 3:  # died early (seen once under heavy load): again
+                trayer = start_trayer()
+            return screen.windows("panel") or None
+
         try:
-            eventually(lambda: screen.windows("panel") or None, "trayer's panel")
+            try:
+                eventually(panel, "trayer's panel", timeout=30)
+            except AssertionError as exc:
+                detail = log.read_text(errors="replace")[-800:]
+                raise AssertionError(
+                    f"{exc} (trayer started {starts}x, exit {trayer.poll()}): {detail}"
+                ) from None
             yield screen
         finally:
             stop(trayer)
