@@ -109,7 +109,7 @@ def display(tmp_path: Path) -> Iterator[Display]:
 
         trayer = start_trayer()
 
-        def panel() -> list[str] | None:
+        def panel() -> list[dict[str, int]] | None:
             nonlocal trayer
             if trayer.poll() is not None and starts < 3:  # died early (seen once under heavy load): again
                 trayer = start_trayer()
