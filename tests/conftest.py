@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor  # noqa: F401 - else the first to_thread imports it under blockbuster
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import aiohttp
 import keyring
 import pytest
+import pytest_asyncio
 from blockbuster import blockbuster_ctx
 
+from .fake_kiro.server import FakeKiro
 from .memory_keyring import MemoryKeyring
 
 
@@ -40,3 +43,18 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
             yield gw
         finally:
             stop_gateway(gw)
+
+
+@pytest_asyncio.fixture
+async def fake() -> AsyncIterator[FakeKiro]:
+    """A fake Kiro on the test's own loop (for tests that drive upstream code directly)."""
+    server = FakeKiro()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest_asyncio.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session

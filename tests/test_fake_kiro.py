@@ -12,13 +12,12 @@ import json
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -130,20 +129,6 @@ def history_of(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # ---- fixtures and helpers ---------------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeKiro]:
-    server = FakeKiro()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 @pytest.fixture

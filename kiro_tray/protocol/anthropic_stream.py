@@ -39,9 +39,9 @@ from .turn import (
     ToolStart,
     Turn,
     TurnCollector,
+    TurnDriven,
     TurnOutput,
     TurnParams,
-    TurnUsage,
     parse_tool_input,
 )
 
@@ -68,7 +68,7 @@ def _message_usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
     }
 
 
-class AnthropicStream:
+class AnthropicStream(TurnDriven):
     """SSE bytes for a streamed message: ``start()``, ``feed(event)``*, then ``finish()`` or ``fail()``.
 
     ``feed`` and ``finish`` raise :class:`GatewayError` for upstream failures; answer with ``fail(err)``.
@@ -85,22 +85,9 @@ class AnthropicStream:
         self._stop_reason: StopReason | None = None
 
     @property
-    def done(self) -> bool:
-        """Stop reading upstream (stop sequence or max_tokens reached); then call ``finish()``."""
-        return self._turn.done
-
-    @property
-    def usage(self) -> TurnUsage:
-        return self._turn.usage
-
-    @property
     def stop_reason(self) -> StopReason | None:
         """Set by ``finish()``."""
         return self._stop_reason
-
-    @property
-    def turn(self) -> Turn:
-        return self._turn
 
     def start(self) -> bytes:
         message: dict[str, Any] = {

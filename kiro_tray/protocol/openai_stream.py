@@ -32,6 +32,7 @@ from .turn import (
     ToolStart,
     Turn,
     TurnCollector,
+    TurnDriven,
     TurnOutput,
     TurnParams,
     TurnUsage,
@@ -68,7 +69,7 @@ def new_completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-class OpenAIStream:
+class OpenAIStream(TurnDriven):
     """SSE for a streamed chat completion: ``start()``, ``feed(event)``*, then ``finish()`` or ``fail()``.
 
     ``feed`` and ``finish`` raise :class:`GatewayError` for upstream failures; answer with ``fail(err)``.
@@ -94,22 +95,9 @@ class OpenAIStream:
         self._args_tail = b"}}]}" + self._chunk_suffix
 
     @property
-    def done(self) -> bool:
-        """Stop reading upstream (stop sequence or max_tokens reached); then call ``finish()``."""
-        return self._turn.done
-
-    @property
-    def usage(self) -> TurnUsage:
-        return self._turn.usage
-
-    @property
     def finish_reason(self) -> FinishReason | None:
         """Set by ``finish()``."""
         return self._finish_reason
-
-    @property
-    def turn(self) -> Turn:
-        return self._turn
 
     def start(self) -> bytes:
         return self._chunk_prefix + b'{"role":"assistant","content":""}' + self._chunk_suffix

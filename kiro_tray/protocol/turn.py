@@ -494,17 +494,14 @@ class BlockCollector:
                     assert_never(item)
 
 
-class TurnCollector:
-    """The shared half of the non-streaming collectors: a :class:`Turn` whose outputs accumulate into
-    blocks. Subclasses build their API's response from ``finished_blocks()``."""
+class TurnDriven:
+    """What every API builder shares: the :class:`Turn` it runs, and that turn's progress."""
 
-    def __init__(self, params: TurnParams) -> None:
-        self.params = params
-        self._turn = Turn(params)
-        self._blocks = BlockCollector()
+    _turn: Turn
 
     @property
     def done(self) -> bool:
+        """Stop reading upstream (stop sequence or max_tokens reached); then finish."""
         return self._turn.done
 
     @property
@@ -514,6 +511,16 @@ class TurnCollector:
     @property
     def turn(self) -> Turn:
         return self._turn
+
+
+class TurnCollector(TurnDriven):
+    """The shared half of the non-streaming collectors: a :class:`Turn` whose outputs accumulate into
+    blocks. Subclasses build their API's response from ``finished_blocks()``."""
+
+    def __init__(self, params: TurnParams) -> None:
+        self.params = params
+        self._turn = Turn(params)
+        self._blocks = BlockCollector()
 
     def feed(self, event: KiroEvent) -> None:
         self._blocks.add(self._turn.feed(event))

@@ -7,13 +7,11 @@ import logging
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from multidict import CIMultiDict
 
 from kiro_tray.errors import (
@@ -57,20 +55,6 @@ PAYLOAD: dict[str, Any] = {
     }
 }
 OTHER_ARN = "arn:aws:codewhisperer:us-east-1:111111111111:profile/SOMEONEELSE"
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeKiro]:
-    server = FakeKiro()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 def config(url: str, **kwargs: Any) -> ClientConfig:

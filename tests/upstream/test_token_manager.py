@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from kiro_tray.errors import CredentialsError, UpstreamError
 from kiro_tray.upstream.credentials import Credential, SourceKind
@@ -36,20 +34,6 @@ class MemoryStore:
     def save(self, credential: Credential) -> None:
         self.saved.append(credential)
         self.credential = credential
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeKiro]:
-    server = FakeKiro()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 def in_(seconds: float) -> datetime:
