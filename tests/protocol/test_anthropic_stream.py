@@ -7,13 +7,10 @@ The SDK client talks to a real aiohttp server on port 0 that replays the bytes o
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
 import pytest
-import pytest_asyncio
-from aiohttp import web
 from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
@@ -34,6 +31,8 @@ from kiro_tray.protocol.kiro_events import (
     UpstreamExceptionEvent,
 )
 from kiro_tray.protocol.turn import TurnParams
+
+from .conftest import Replay
 
 EVENT = TypeAdapter[RawMessageStreamEvent](RawMessageStreamEvent)
 
@@ -99,41 +98,6 @@ def tool_fragments(tool_id: str, name: str, arguments: str, size: int) -> list[K
     ]
     events.append(ToolUseEvent(tool_id, name, "", True))
     return events
-
-
-class Replay:
-    """A real HTTP server on port 0 answering every POST with the prepared SSE parts or JSON body."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.json: dict[str, Any] | None = None
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        await request.read()
-        if self.json is not None:
-            return web.json_response(self.json)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for part in self.parts:
-            await response.write(part)
-        await response.write_eof()
-        return response
-
-
-@pytest_asyncio.fixture
-async def replay() -> AsyncIterator[Replay]:
-    server = Replay()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    server.url = f"http://{host}:{port}"
-    yield server
-    await runner.cleanup()
 
 
 def sdk(replay: Replay) -> anthropic.AsyncAnthropic:
