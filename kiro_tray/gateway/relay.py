@@ -180,10 +180,13 @@ async def _stream(
 
         async def ping() -> None:
             interval = service.ping_interval
-            while True:
-                await asyncio.sleep(interval)
-                if time.monotonic() - last_write >= interval:
-                    await response.write(builder.ping())
+            try:
+                while True:
+                    await asyncio.sleep(interval)
+                    if time.monotonic() - last_write >= interval:
+                        await response.write(builder.ping())
+            except (ConnectionError, RuntimeError):
+                return  # the client left; the relay itself notices and records it
 
         pinger = asyncio.create_task(ping())
     failure: GatewayError | None = None
