@@ -62,18 +62,21 @@ async def read_body(request: web.Request) -> bytes:
         ) from exc
 
 
-async def read_json(request: web.Request) -> object:
+async def _read_json(request: web.Request) -> tuple[object, bool]:
+    """The parsed body, and whether it was large enough to be parsed (and so converted) off the loop."""
     raw = await read_body(request)
     if len(raw) > OFFLOAD_BYTES:
-        return await asyncio.to_thread(parse_json, raw)
-    return parse_json(raw)
+        return await asyncio.to_thread(parse_json, raw), True
+    return parse_json(raw), False
+
+
+async def read_json(request: web.Request) -> object:
+    return (await _read_json(request))[0]
 
 
 async def kiro_request(request: web.Request, api: Api) -> KiroRequest:
     service = request.app[SERVICE]
-    raw = await read_body(request)
-    offload = len(raw) > OFFLOAD_BYTES
-    body = await asyncio.to_thread(parse_json, raw) if offload else parse_json(raw)
+    body, offload = await _read_json(request)
     fetched: dict[str, tuple[str, str]] = {}
     urls = _IMAGE_URLS[api](body)
     if urls:

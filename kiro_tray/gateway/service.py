@@ -36,7 +36,7 @@ from ..settings import Settings
 from ..signals import Signal
 from ..store import RequestStore
 from ..upstream.credentials import Credential, CredentialStore, discover
-from ..upstream.kiro_client import ClientConfig, ClientEvent, KiroClient, UpstreamRetried
+from ..upstream.kiro_client import ClientConfig, KiroClient
 from ..upstream.secret_store import SecretStore
 from ..upstream.token_manager import TokenEvent, TokenManager, TokenRefreshed, TokenRefreshFailed
 from .app import build_app
@@ -154,7 +154,7 @@ class GatewayService:
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
             timeout=aiohttp.ClientTimeout(total=None, connect=30),
         )
-        self.client = KiroClient(self.session, self._client_config(), on_event=self._on_client_event)
+        self.client = KiroClient(self.session, self._client_config())  # it logs its own retries
         await self._load_credentials()
         app = build_app(self)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
@@ -362,10 +362,6 @@ class GatewayService:
         elif isinstance(event, TokenRefreshFailed):
             self.metrics.refresh_failures += 1
         self._emit_credentials()
-
-    def _on_client_event(self, event: ClientEvent) -> None:
-        if isinstance(event, UpstreamRetried):
-            log.info("upstream attempt %d retried (%s)", event.attempt, event.cause)
 
     def note_error(self, error: Exception) -> None:
         """Called by the relay for upstream failures the UI should surface (quota)."""

@@ -24,6 +24,7 @@ from ..fake_kiro.replies import (
 )
 from ..fake_kiro.replies import ExceptionFrame as KiroException
 from ..harness import Gateway
+from ..kiro_payloads import current
 
 MODEL = "claude-sonnet-4-5"
 HELLO: list[Any] = [{"role": "user", "content": "Hello there"}]
@@ -39,10 +40,6 @@ WEATHER = {
 
 def last_body(gateway: Gateway) -> dict[str, Any]:
     return gateway.fake.requests[-1].body
-
-
-def current(body: dict[str, Any]) -> dict[str, Any]:
-    return body["conversationState"]["currentMessage"]["userInputMessage"]
 
 
 def sse_events(gateway: Gateway, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -23,6 +23,7 @@ from ..fake_kiro.replies import (
 )
 from ..fake_kiro.replies import ExceptionFrame as KiroException
 from ..harness import Gateway
+from ..kiro_payloads import current
 
 MODEL = "claude-sonnet-4-5"
 HELLO = [{"role": "user", "content": "Hello there"}]
@@ -33,10 +34,6 @@ PNG = base64.b64encode(
 
 def last_body(gateway: Gateway) -> dict[str, Any]:
     return gateway.fake.requests[-1].body
-
-
-def current(body: dict[str, Any]) -> dict[str, Any]:
-    return body["conversationState"]["currentMessage"]["userInputMessage"]
 
 
 # ---- text -----------------------------------------------------------------------------------------

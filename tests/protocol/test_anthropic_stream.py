@@ -33,28 +33,13 @@ from kiro_tray.protocol.kiro_events import (
 from kiro_tray.protocol.turn import TurnParams
 
 from .conftest import Replay
+from .streams import stream_parts, turn_params
 
 EVENT = TypeAdapter[RawMessageStreamEvent](RawMessageStreamEvent)
 
 
 def params(**overrides: Any) -> TurnParams:
-    values: dict[str, Any] = {"model": "claude-test-model", "input_tokens": 777}
-    values.update(overrides)
-    return TurnParams(**values)
-
-
-def stream_parts(stream: AnthropicStream, events: list[KiroEvent]) -> list[bytes]:
-    """What the relay writes: start, one write per event, finish (or fail on a GatewayError)."""
-    parts = [stream.start()]
-    try:
-        for event in events:
-            parts.append(stream.feed(event))
-            if stream.done:
-                break
-        parts.append(stream.finish())
-    except UpstreamError as err:
-        parts.append(stream.fail(err))
-    return [p for p in parts if p]
+    return turn_params("claude-test-model", 777, **overrides)
 
 
 def sse_events(body: bytes) -> list[tuple[str, dict[str, Any]]]:

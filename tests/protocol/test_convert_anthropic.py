@@ -32,6 +32,7 @@ from kiro_tray.protocol.conversation import (
 )
 from kiro_tray.protocol.kiro_payload import ConvertOptions, anthropic_to_kiro, count_anthropic_tokens
 
+from ..kiro_payloads import current, history
 from .kiro_rules import assert_kiro_valid
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "clients"
@@ -53,14 +54,6 @@ def assistant(content: Any) -> dict[str, Any]:
 
 def image(data: str = PNG, media_type: str = "image/png") -> dict[str, Any]:
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
-
-
-def current(payload: dict[str, Any]) -> dict[str, Any]:
-    return payload["conversationState"]["currentMessage"]["userInputMessage"]
-
-
-def history(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    return payload["conversationState"].get("history", [])
 
 
 def invalid(data: object) -> InvalidRequest:

@@ -27,6 +27,7 @@ from kiro_tray.protocol.conversation import (
 from kiro_tray.protocol.kiro_payload import ConvertOptions, openai_to_kiro
 from kiro_tray.protocol.openai_request import openai_conversation, remote_image_urls
 
+from ..kiro_payloads import current, history
 from .kiro_rules import assert_kiro_valid
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "clients"
@@ -47,14 +48,6 @@ def call(call_id: str, name: str, arguments: Any) -> dict[str, Any]:
 
 def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def current(payload: dict[str, Any]) -> dict[str, Any]:
-    return payload["conversationState"]["currentMessage"]["userInputMessage"]
-
-
-def history(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    return payload["conversationState"].get("history", [])
 
 
 def invalid(body: object) -> InvalidRequest:

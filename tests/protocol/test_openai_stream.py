@@ -28,26 +28,11 @@ from kiro_tray.protocol.sse import SSE_DONE
 from kiro_tray.protocol.turn import TurnParams
 
 from .conftest import Replay
+from .streams import stream_parts, turn_params
 
 
 def params(**overrides: Any) -> TurnParams:
-    values: dict[str, Any] = {"model": "claude-test-model", "input_tokens": 321}
-    values.update(overrides)
-    return TurnParams(**values)
-
-
-def stream_parts(stream: OpenAIStream, events: list[KiroEvent]) -> list[bytes]:
-    """What the relay writes: start, one write per event, finish (or fail on a GatewayError)."""
-    parts = [stream.start()]
-    try:
-        for event in events:
-            parts.append(stream.feed(event))
-            if stream.done:
-                break
-        parts.append(stream.finish())
-    except UpstreamError as err:
-        parts.append(stream.fail(err))
-    return [p for p in parts if p]
+    return turn_params("claude-test-model", 321, **overrides)
 
 
 def data_lines(body: bytes) -> list[str]:

@@ -36,11 +36,11 @@ from kiro_tray.protocol.turn import (
     TurnParams,
 )
 
+from .streams import turn_params
+
 
 def params(**overrides: Any) -> TurnParams:
-    values: dict[str, Any] = {"model": "claude-sonnet-4-5", "input_tokens": 1234}
-    values.update(overrides)
-    return TurnParams(**values)
+    return turn_params("claude-sonnet-4-5", 1234, **overrides)
 
 
 def run(turn: Turn, events: list[KiroEvent]) -> list[TurnOutput]:
