@@ -15,7 +15,7 @@ from typing import Literal, assert_never
 
 import aiohttp
 
-from kiro_tray.protocol.kiro_payload import openai_to_kiro
+from kiro_tray.gateway.dialects import CHAT
 
 from .fake import END_MARK, Shape
 from .procs import ProcessFailed
@@ -101,7 +101,7 @@ class LoadGenerator:
                 return {"model": MODEL, "stream": True, "max_tokens": 4096, "messages": messages}
             case "direct":
                 # Exactly what the gateway would send for the OpenAI request above.
-                payload = openai_to_kiro({"model": MODEL, "stream": True, "messages": messages}).payload
+                payload = CHAT.to_kiro({"model": MODEL, "stream": True, "messages": messages}).payload
                 if self.endpoints.profile_arn:
                     payload = {**payload, "profileArn": self.endpoints.profile_arn}
                 return payload

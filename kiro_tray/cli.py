@@ -157,7 +157,7 @@ async def serve(settings: Settings, paths: AppPaths, *, ready: asyncio.Event | N
         "Kiro Tray listening on %s (client key: `%s --print-key`; credentials: %s)",
         service.url,
         NAME,
-        service.credentials_info()["state"],
+        service.accounts.info().state,
     )
     if ready is not None:
         ready.set()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 ServiceState = Literal["stopped", "starting", "running", "stopping", "failed"]
-CredentialState = Literal["ok", "expiring", "expired", "missing", "invalid"]
+CredentialState = Literal["ok", "expiring", "ready", "expired", "missing", "invalid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +28,93 @@ class CredentialsChanged:
 @dataclass(frozen=True, slots=True)
 class QuotaExhaustedSeen:
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRestored:
+    """The account that had used up its quota served a request again."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsInfo:
+    """What is known of the gateway's own Kiro login, running or not (``/health``, the window)."""
+
+    state: CredentialState
+    source: str | None = None  # the source kind: env, creds_file, kiro_ide, kiro_cli, keyring
+    where: str | None = None  # a description a person understands
+    auto_detected: bool = False
+    auth_kind: str | None = None
+    expires_in_s: int | None = None
+    message: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "state": self.state,
+            "source": self.source,
+            "where": self.where,
+            "auto_detected": self.auto_detected,
+        }
+        if self.auth_kind is not None:
+            body["auth_kind"] = self.auth_kind
+            body["expires_in_s"] = self.expires_in_s
+        if self.message:
+            body["message"] = self.message
+        return body
+
+
+# --- one request, as the middleware reports it (store, metrics, logs and the UI subscribe) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted:
+    key: int  # unique in this process (request ids come from clients and may repeat)
+    request_id: str
+    method: str
+    path: str
+    api: str  # the dialect's record label ("openai", "anthropic", ...)
+    client: str
+    headers: dict[str, str]  # a safe, clipped subset
+    started_at: float  # wall clock, epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStarted:
+    """A streamed answer sent its first byte."""
+
+    key: int  # unique in this process (request ids come from clients and may repeat)
+    request_id: str
+    first_byte_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    key: int  # unique in this process (request ids come from clients and may repeat)
+    request_id: str
+    method: str
+    path: str
+    route: str  # the route pattern (``/v1/messages``), never the raw path
+    api: str
+    status: int
+    total_ms: float
+    first_byte_ms: float | None = None
+    streamed: bool = False  # a ResponseStarted was published for it
+    model: str | None = None
+    stream: bool = False
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    credits: float | None = None
+    retries: int = 0
+    account: str | None = None
+    tenant: str | None = None
+    repairs: tuple[str, ...] = ()
+    dropped_tools: tuple[str, ...] = ()
+    summary: str = ""
+    preview: str = ""
+    error: str | None = None
+    error_kind: str | None = None
+    client_address: str | None = None
+
+
+RequestEvent = RequestStarted | ResponseStarted | RequestFinished

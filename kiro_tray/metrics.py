@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .store import RequestRecord
+from .events import RequestEvent, RequestFinished, RequestStarted, ResponseStarted
 
 RESERVOIR = 4096  # latest samples kept per latency series
 HISTORY_MINUTES = 60
@@ -48,34 +48,38 @@ class Metrics:
     requests_today: int = 0
     errors_today: int = 0
 
-    def request_started(self) -> None:
-        self.in_flight += 1
+    def on_event(self, event: RequestEvent) -> None:
+        """Counters follow the request events of API routes (info routes are not counted)."""
+        if isinstance(event, ResponseStarted):
+            self.active_streams += 1
+        elif event.api == "info":
+            return
+        elif isinstance(event, RequestStarted):
+            self.in_flight += 1
+        else:
+            self._finished(event)
 
-    def stream_opened(self) -> None:
-        self.active_streams += 1
-
-    def stream_closed(self) -> None:
-        self.active_streams -= 1
-
-    def request_finished(self, record: RequestRecord, endpoint: str) -> None:
+    def _finished(self, event: RequestFinished) -> None:
         self.in_flight -= 1
+        if event.streamed:
+            self.active_streams -= 1
         self.requests += 1
-        self.by_endpoint[endpoint] += 1
-        if record.model:
-            self.by_model[record.model] += 1
-        status = record.status or 0
+        self.by_endpoint[event.route] += 1
+        if event.model:
+            self.by_model[event.model] += 1
+        status = event.status
         self.by_status[status] += 1
-        if status >= 400 or record.error_kind:
-            self.errors_by_kind[record.error_kind or f"http_{status}"] += 1
-        if record.first_byte_ms is not None:
-            self.first_byte_ms.append(record.first_byte_ms)
-        if record.total_ms is not None:
-            self.total_ms.append(record.total_ms)
-        self.input_tokens += record.input_tokens or 0
-        self.output_tokens += record.output_tokens or 0
-        self.credits += record.credits or 0.0
-        self.retries += record.retries
-        self._count_minute(status >= 400 or bool(record.error_kind))
+        failed = status >= 400 or event.error_kind is not None
+        if failed:
+            self.errors_by_kind[event.error_kind or f"http_{status}"] += 1
+        if event.first_byte_ms is not None:
+            self.first_byte_ms.append(event.first_byte_ms)
+        self.total_ms.append(event.total_ms)
+        self.input_tokens += event.input_tokens or 0
+        self.output_tokens += event.output_tokens or 0
+        self.credits += event.credits or 0.0
+        self.retries += event.retries
+        self._count_minute(failed)
 
     def _count_minute(self, failed: bool) -> None:
         now = time.time()

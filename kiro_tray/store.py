@@ -1,4 +1,9 @@
-"""Bounded request records: what the requests panel and the metrics see of each request."""
+"""Bounded request records: what the requests panel sees of each request.
+
+The store is written only from the request events the gateway's middleware publishes
+(:class:`~kiro_tray.events.RequestStarted`, :class:`~kiro_tray.events.RequestFinished`): subscribe
+:meth:`RequestStore.on_event` to them.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
 
+from .events import RequestEvent, RequestFinished, RequestStarted, ResponseStarted
 from .signals import Signal
 
-ApiName = Literal["openai", "anthropic", "info"]
+#: The record label of a client API's dialect ("openai", "anthropic", ...), or "info" for other routes.
+ApiName = str
+#: Records a store keeps for requests still in flight, looked up by request id.
+_OPEN_LIMIT = 10_000
 
 
 @dataclass(slots=True)
@@ -32,6 +40,7 @@ class RequestRecord:
     output_tokens: int | None = None
     credits: float | None = None
     retries: int = 0
+    account: str | None = None
     error: str | None = None
     error_kind: str | None = None
     tenant: str | None = None  # short hash of a tenant's token, never the token
@@ -52,6 +61,7 @@ class RequestStore:
     def __init__(self, capacity: int = 1000) -> None:
         self._records: deque[RequestRecord] = deque(maxlen=capacity)
         self._ids = itertools.count(1)
+        self._open: dict[int, RequestRecord] = {}
         self.added: Signal[RequestRecord] = Signal("store.added")
         self.updated: Signal[RequestRecord] = Signal("store.updated")
         self.cleared: Signal[None] = Signal("store.cleared")
@@ -78,3 +88,47 @@ class RequestStore:
     def clear(self) -> None:
         self._records.clear()
         self.cleared.emit(None)
+
+    def on_event(self, event: RequestEvent) -> None:
+        """Records follow the request events of API routes (info routes leave no record)."""
+        if isinstance(event, RequestStarted):
+            if event.api == "info" or len(self._open) >= _OPEN_LIMIT:
+                return
+            self._open[event.key] = self.new(
+                request_id=event.request_id,
+                method=event.method,
+                path=event.path,
+                api=event.api,
+                client=event.client,
+                headers=event.headers,
+            )
+        elif isinstance(event, ResponseStarted):
+            record = self._open.get(event.key)
+            if record is not None:
+                record.first_byte_ms = event.first_byte_ms
+                self.touch(record)
+        elif isinstance(event, RequestFinished):
+            record = self._open.pop(event.key, None)
+            if record is not None:
+                _fill(record, event)
+                self.touch(record)
+
+
+def _fill(record: RequestRecord, event: RequestFinished) -> None:
+    record.status = event.status
+    record.total_ms = event.total_ms
+    record.first_byte_ms = event.first_byte_ms
+    record.model = event.model
+    record.stream = event.stream
+    record.input_tokens = event.input_tokens
+    record.output_tokens = event.output_tokens
+    record.credits = event.credits
+    record.retries = event.retries
+    record.account = event.account
+    record.tenant = event.tenant
+    record.repairs = event.repairs
+    record.dropped_tools = event.dropped_tools
+    record.summary = event.summary
+    record.response_preview = event.preview
+    record.error = event.error
+    record.error_kind = event.error_kind

@@ -148,7 +148,9 @@ def leaked_secrets(gw: Gateway) -> list[str]:
     return found
 
 
-def start_gateway(home: Path, *, with_account: bool = True, **overrides: Any) -> Gateway:
+def start_gateway(
+    home: Path, *, with_account: bool = True, ping_interval: float = 15.0, **overrides: Any
+) -> Gateway:
     thread = LoopThread()
     fake = FakeKiro()
     fake_url = thread.run(fake.start())
@@ -156,9 +158,13 @@ def start_gateway(home: Path, *, with_account: bool = True, **overrides: Any) ->
     settings = gateway_settings(fake_url, account, **overrides)
     logs = setup_logging(settings.python_log_level, home / "logs", console=False)
     service = GatewayService(
-        settings, secret_store=SecretStore(home / "config"), logging_setup=logs, home=home
+        settings,
+        secret_store=SecretStore(home / "config"),
+        logging_setup=logs,
+        home=home,
+        client_tuning={"backoff_base": 0.01, "backoff_cap": 0.05},
+        ping_interval=ping_interval,
     )
-    service.client_tuning = {"backoff_base": 0.01, "backoff_cap": 0.05}
     thread.run(service.start())
     return Gateway(thread, fake, service, account, logs, home)
 

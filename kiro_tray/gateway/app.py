@@ -2,8 +2,9 @@
 
 Middleware, outermost first:
 
-1. ``bookkeeping``: request id, monotonic timer, the request record, and the one boundary where every
-   error (ours, aiohttp's, unexpected ones) becomes the caller's API envelope.
+1. ``bookkeeping``: the request's :class:`~kiro_tray.gateway.exchange.Exchange` (request id, timer,
+   ``RequestStarted`` ... ``RequestFinished``), and the one boundary where every error (ours, aiohttp's,
+   unexpected ones) becomes the envelope of the caller's dialect.
 2. ``host_guard``: while bound to loopback, a ``Host`` that is not loopback is refused (DNS rebinding).
 3. ``cors``: off unless origins are listed; then only those origins, no credentials.
 4. ``client_auth``: the gateway key on every route but ``/``, ``/health`` and ``/openapi.json``.
@@ -14,16 +15,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from ..errors import (
-    Api,
-    ClientAuthError,
+from ..protocol.errors import (
     ForbiddenHost,
     ForbiddenOrigin,
     GatewayError,
@@ -33,19 +31,21 @@ from ..errors import (
     RequestTooLarge,
 )
 from ..protocol.jsonsafe import clip
-from ..store import ApiName
-from . import routes_anthropic, routes_info, routes_openai
+from . import routes_api, routes_info
 from .auth import authenticate
-from .keys import IDENTITY, RECORD, SERVICE, STARTED
-
-if TYPE_CHECKING:
-    from .service import GatewayService
+from .dialects import Dialect, by_headers
+from .exchange import Exchange
+from .keys import EXCHANGE, IDENTITY, ROUTE_DIALECTS, ROUTE_LABELS, SERVICE, Gateway
+from .routes_info import MODEL_ROUTES
 
 log = logging.getLogger("kiro_tray.gateway")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PUBLIC_PATHS = frozenset({"/", "/health", "/openapi.json"})
+HEADER_CHARS = 200
+PATH_CHARS = 300
+REQUEST_ID_CHARS = 128
 SAFE_HEADERS = (
     "user-agent",
     "content-type",
@@ -59,26 +59,25 @@ SAFE_HEADERS = (
 )
 
 
-def api_for(request: web.Request) -> Api:
-    path = request.path
-    if "/messages" in path:
-        return "anthropic"
-    if path.endswith("/models") and "anthropic-version" in request.headers:
-        return "anthropic"
-    return "openai"
+def dialect_for(request: web.Request) -> Dialect:
+    """The dialect of the matched route; on shared and unknown routes, the one the headers point to."""
+    resource = request.match_info.route.resource
+    routed = request.app[ROUTE_DIALECTS].get(resource) if resource is not None else None
+    return routed if routed is not None else by_headers(request.headers)
 
 
-def record_api(request: web.Request) -> ApiName | None:
-    path = request.path.rstrip("/")
-    if "/messages" in path:
-        return "anthropic"
-    if path.endswith(("/chat/completions", "/models")):
-        return "openai"
-    return None
-
-
-def error_response(error: GatewayError, api: Api) -> web.Response:
-    return web.json_response(error.body_for(api), status=error.status_for(api), headers=error.headers())
+def _route_label(request: web.Request) -> tuple[str, str]:
+    """``(route, api)``: the route as registered (never the raw path) and the label records use."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return "unmatched", "info"
+    routed = request.app[ROUTE_DIALECTS].get(resource)
+    route = request.app[ROUTE_LABELS].get(resource, "unmatched")
+    if routed is not None:
+        return route, routed.label
+    if route in MODEL_ROUTES:
+        return route, by_headers(request.headers).label
+    return route, "info"
 
 
 def _http_exception_error(exc: web.HTTPException, path: str) -> GatewayError:
@@ -94,64 +93,54 @@ def _http_exception_error(exc: web.HTTPException, path: str) -> GatewayError:
     return GatewayError(exc.reason or "HTTP error")
 
 
-def _finish_record(
-    service: GatewayService, request: web.Request, status: int, error: GatewayError | None
-) -> None:
-    record = request.get(RECORD)
-    if record is None:
-        return
-    if record.status is None:
-        record.status = status
-    if error is not None and record.error is None:
-        record.error, record.error_kind = error.message, error.kind
-    record.total_ms = round((time.monotonic() - request[STARTED]) * 1000, 2)
-    service.metrics.request_finished(record, record.path)
-    service.store.touch(record)
+def _safe_headers(request: web.Request) -> dict[str, str]:
+    return {k: clip(request.headers[k], HEADER_CHARS) for k in SAFE_HEADERS if k in request.headers}
 
 
 @web.middleware
 async def bookkeeping(request: web.Request, handler: Handler) -> web.StreamResponse:
     service = request.app[SERVICE]
-    request[STARTED] = time.monotonic()
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    api = record_api(request) if request.method != "OPTIONS" else None
-    if api is not None:
-        request[RECORD] = service.store.new(
-            request_id=request_id,
-            method=request.method,
-            path=request.path,
-            api=api,
-            client=request.headers.get("User-Agent", "")[:120],
-            headers={k: request.headers[k] for k in SAFE_HEADERS if k in request.headers},
-        )
-        service.metrics.request_started()
+    route, api = _route_label(request)
+    exchange = Exchange(
+        request_id=clip(request.headers.get("x-request-id") or uuid.uuid4().hex, REQUEST_ID_CHARS),
+        method=request.method,
+        path=clip(request.path, PATH_CHARS),
+        route=route,
+        api=api,
+        publish=service.requests.emit,
+        client_address=request.remote,
+    )
+    request[EXCHANGE] = exchange
+    if request.method == "OPTIONS":
+        return await handler(request)
+    exchange.begin(clip(request.headers.get("User-Agent", ""), 120), _safe_headers(request))
     error: GatewayError | None = None
     response: web.StreamResponse
     try:
         response = await handler(request)
     except asyncio.CancelledError:
-        # The client went away (handler cancellation) or the gateway is stopping: the record still ends.
-        record = request.get(RECORD)
-        if record is not None and record.error_kind is None:
-            record.error_kind = "shutdown" if service.stopping else "client_disconnected"
-            record.error = "The gateway stopped." if service.stopping else "The client disconnected."
-        _finish_record(service, request, 499, None)
+        # The client went away (handler cancellation) or the gateway is stopping: the request still ends.
+        if service.stopping:
+            exchange.ended("shutdown", "The gateway stopped.")
+        else:
+            exchange.ended("client_disconnected", "The client disconnected.")
+        exchange.finish(499)
         raise
     except GatewayError as exc:
         error = exc
-        response = error_response(exc, api_for(request))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         error = _http_exception_error(exc, request.path)
-        response = error_response(error, api_for(request))
     except Exception as exc:
-        log.exception("unexpected error serving %s %s", request.method, request.path)
+        log.exception("unexpected error serving %s %s", request.method, clip(request.path))
         error = GatewayError(f"Internal gateway error ({type(exc).__name__}); see the Kiro Tray log.")
-        response = error_response(error, api_for(request))
+    if error is not None:
+        exchange.failed(error)
+        response = dialect_for(request).error_response(error)
     if not response.prepared:
-        response.headers["x-request-id"] = request_id
-    _finish_record(service, request, response.status, error)
+        response.headers["x-request-id"] = exchange.request_id
+    exchange.finish(response.status)
     return response
 
 
@@ -169,7 +158,7 @@ def _is_loopback_host(host_header: str) -> bool:
         return False
 
 
-def _bound_to_loopback(service: GatewayService) -> bool:
+def _bound_to_loopback(service: Gateway) -> bool:
     host = service.settings.host
     if host == "localhost":
         return True
@@ -201,7 +190,7 @@ def cors_middleware(
         if origin is None or origin not in allowed:
             if request.method == "OPTIONS" and origin is not None:
                 error = ForbiddenOrigin(f"Origin {clip(origin)} is not in CORS_ORIGINS.")
-                return error_response(error, api_for(request))
+                return dialect_for(request).error_response(error)
             return await handler(request)
         headers = {
             "Access-Control-Allow-Origin": origin,
@@ -225,20 +214,13 @@ def cors_middleware(
 async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
         return await handler(request)
-    service = request.app[SERVICE]
-    try:
-        request[IDENTITY] = authenticate(request, service.proxy_api_key)
-    except ClientAuthError:
-        log.info("rejected %s %s: bad or missing client key", request.method, request.path)
-        raise
-    record = request.get(RECORD)
-    if record is not None:
-        record.tenant = request[IDENTITY].tenant_id
+    identity = authenticate(request, request.app[SERVICE].proxy_api_key)
+    request[IDENTITY] = identity
+    request[EXCHANGE].tenant = identity.tenant_id
     return await handler(request)
 
 
-def build_app(service: GatewayService) -> web.Application:
-
+def build_app(service: Gateway) -> web.Application:
     # CORS is outermost so that error responses (made by bookkeeping) carry its headers too: a listed
     # browser app must be able to read its own 401.
     middlewares: list[Any] = []
@@ -249,7 +231,8 @@ def build_app(service: GatewayService) -> web.Application:
         middlewares=middlewares, client_max_size=int(service.settings.max_body_mb * 1024 * 1024)
     )
     app[SERVICE] = service
+    app[ROUTE_DIALECTS] = {}
+    app[ROUTE_LABELS] = {}
     routes_info.register(app)
-    routes_openai.register(app)
-    routes_anthropic.register(app)
+    routes_api.register(app)
     return app

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..errors import ClientAuthError
+from ..protocol.errors import ClientAuthError
 from ..upstream.token_manager import TokenManager
 
 

@@ -1,4 +1,5 @@
-"""From an HTTP request to a :class:`KiroRequest`: read, parse, fetch remote images, convert.
+"""From an HTTP request to a :class:`KiroRequest`: read, validate (the dialect's parser), fetch remote
+images, convert.
 
 Small bodies are handled inline (the common case, and the fast one); large ones are parsed and converted
 in a worker thread so a 2 MB agent conversation never stalls every other stream on the loop.
@@ -9,28 +10,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
 
-from ..errors import Api, InvalidRequest, UpstreamError
-from ..protocol import anthropic_request, jsonsafe, openai_request
+from ..protocol import jsonsafe
+from ..protocol.conversation import ClientRequest, stand_ins
+from ..protocol.errors import InvalidRequest, UpstreamError
 from ..protocol.jsonsafe import clip
-from ..protocol.kiro_payload import ConvertOptions, KiroRequest, anthropic_to_kiro, openai_to_kiro
+from ..protocol.kiro_payload import ConvertOptions, KiroRequest, build_kiro_request
+from .dialects import Dialect
 from .images import fetch_images
 from .keys import SERVICE
 
 #: Bodies above this many bytes are parsed and converted off the event loop.
 OFFLOAD_BYTES = 256 * 1024
 
-_CONVERTERS: dict[Api, Callable[[object, ConvertOptions], KiroRequest]] = {
-    "openai": openai_to_kiro,
-    "anthropic": anthropic_to_kiro,
-}
-_IMAGE_URLS: dict[Api, Callable[[object], list[str]]] = {
-    "openai": openai_request.remote_image_urls,
-    "anthropic": anthropic_request.remote_image_urls,
-}
+T = TypeVar("T")
 
 
 def parse_json(raw: bytes) -> object:
@@ -62,24 +59,26 @@ async def read_body(request: web.Request) -> bytes:
         ) from exc
 
 
-async def _read_json(request: web.Request) -> tuple[object, bool]:
-    """The parsed body, and whether it was large enough to be parsed (and so converted) off the loop."""
+async def off_loop(offload: bool, fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(fn, *args) if offload else fn(*args)
+
+
+async def parsed_request(request: web.Request, dialect: Dialect) -> tuple[ClientRequest, bool]:
+    """The validated body, and whether it was large enough to be handled off the loop."""
     raw = await read_body(request)
-    if len(raw) > OFFLOAD_BYTES:
-        return await asyncio.to_thread(parse_json, raw), True
-    return parse_json(raw), False
+    offload = len(raw) > OFFLOAD_BYTES
+    parsed = await off_loop(offload, lambda: dialect.parse(parse_json(raw)))
+    return parsed, offload
 
 
-async def read_json(request: web.Request) -> object:
-    return (await _read_json(request))[0]
-
-
-async def kiro_request(request: web.Request, api: Api) -> KiroRequest:
+async def kiro_request(request: web.Request, dialect: Dialect) -> KiroRequest:
+    """Validate, fetch remote images (only once everything else in the body is known to be fine), convert."""
     service = request.app[SERVICE]
-    body, offload = await _read_json(request)
+    parsed, offload = await parsed_request(request, dialect)
     fetched: dict[str, tuple[str, str]] = {}
-    urls = _IMAGE_URLS[api](body)
+    urls = parsed.image_urls()
     if urls:
+        await off_loop(offload, parsed.to_conversation, stand_ins(parsed))  # a bad body fails before fetching
         if service.session is None:
             raise UpstreamError("The gateway is not running.")
         fetched = await fetch_images(service.session, urls)
@@ -88,7 +87,8 @@ async def kiro_request(request: web.Request, api: Api) -> KiroRequest:
         trim_history=service.settings.trim_history,
         fetched_images=fetched,
     )
-    convert = _CONVERTERS[api]
-    if offload or fetched:
-        return await asyncio.to_thread(convert, body, options)
-    return convert(body, options)
+
+    def convert() -> KiroRequest:
+        return build_kiro_request(parsed.to_conversation(fetched), options)
+
+    return await off_loop(offload or bool(fetched), convert)

@@ -7,11 +7,11 @@ import base64
 
 import aiohttp
 
-from ..errors import InvalidRequest
+from ..protocol.conversation import IMAGE_MEDIA_TYPES
+from ..protocol.errors import InvalidRequest
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 FETCH_TIMEOUT = 10.0
-IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
 
 async def fetch_image(session: aiohttp.ClientSession, url: str) -> tuple[str, str]:
@@ -23,12 +23,11 @@ async def fetch_image(session: aiohttp.ClientSession, url: str) -> tuple[str, st
         ) as resp:
             if resp.status != 200:
                 raise InvalidRequest(f"Image URL {shown} answered HTTP {resp.status}.", param="image_url")
-            media_type = resp.content_type.lower()
-            if media_type == "image/jpg":
-                media_type = "image/jpeg"
-            if media_type not in IMAGE_TYPES:
+            media_type = IMAGE_MEDIA_TYPES.get(resp.content_type.lower(), "")
+            if not media_type:
                 raise InvalidRequest(
-                    f"Image URL {shown} is {media_type or 'not an image'}; Kiro takes png, jpeg, gif, webp.",
+                    f"Image URL {shown} is {resp.content_type or 'not an image'}; "
+                    "Kiro takes png, jpeg, gif, webp.",
                     param="image_url",
                 )
             if resp.content_length is not None and resp.content_length > MAX_IMAGE_BYTES:

@@ -25,8 +25,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from .. import NAME, __version__
-from ..errors import (
-    Api,
+from ..protocol.anthropic_request import SERVER_TOOL_RESULTS
+from ..protocol.errors import (
     ClientAuthError,
     ForbiddenHost,
     GatewayError,
@@ -34,15 +34,13 @@ from ..errors import (
     MethodNotAllowed,
     RequestTooLarge,
 )
-from ..protocol.anthropic_request import SERVER_TOOL_RESULTS, MessagesRequest
-from ..protocol.openai_request import ChatCompletionRequest
+from .dialects import DIALECTS, Dialect
 from .keys import SERVICE
 
 Schema = dict[str, Any]
 
-OPENAI_REQUEST = "OpenAIChatCompletionRequest"
-ANTHROPIC_REQUEST = "AnthropicMessagesRequest"
-ERROR_SCHEMAS: dict[Api, str] = {"openai": "OpenAIError", "anthropic": "AnthropicError"}
+#: The dialect of routes no client API owns (the info routes, /v1/models without a marker header).
+DEFAULT = DIALECTS[0]
 _PROBE = "probe text"
 
 
@@ -178,24 +176,24 @@ def _error_classes(root: type[GatewayError] = GatewayError) -> Iterator[type[Gat
         yield from _error_classes(sub)
 
 
-def _error_statuses(api: Api, classes: tuple[type[GatewayError], ...]) -> dict[int, list[str]]:
-    """Status -> the error kinds ``classes`` answer with it."""
+def _error_statuses(dialect: Dialect, classes: tuple[type[GatewayError], ...]) -> dict[int, list[str]]:
+    """Status -> the error kinds ``classes`` answer with it in ``dialect``."""
     statuses: dict[int, list[str]] = {}
     for cls in classes:
-        status = cls.anthropic_status if api == "anthropic" and cls.anthropic_status else cls.status
+        status = dialect.error_status(cls(_PROBE))
         kinds = statuses.setdefault(status, [])
         if cls.kind not in kinds:
             kinds.append(cls.kind)
     return dict(sorted(statuses.items()))
 
 
-def _error_responses(api: Api, classes: tuple[type[GatewayError], ...]) -> dict[str, Schema]:
+def _error_responses(dialect: Dialect, classes: tuple[type[GatewayError], ...]) -> dict[str, Schema]:
     return {
         str(status): {
             "description": "Error: " + ", ".join(kinds),
-            "content": {"application/json": {"schema": _ref(ERROR_SCHEMAS[api])}},
+            "content": {"application/json": {"schema": _ref(dialect.doc.error_schema)}},
         }
-        for status, kinds in _error_statuses(api, classes).items()
+        for status, kinds in _error_statuses(dialect, classes).items()
     }
 
 
@@ -218,57 +216,50 @@ CHAT_ERRORS = tuple(cls for cls in _error_classes() if cls is not MethodNotAllow
 PUBLIC: list[dict[str, list[str]]] = []
 
 
-def _paths() -> dict[str, Schema]:
-    return {
-        "/v1/chat/completions": {
+def _dialect_paths(dialect: Dialect) -> dict[str, Schema]:
+    doc = dialect.doc
+    body = {"required": True, "content": {"application/json": {"schema": _ref(doc.request_schema)}}}
+    paths: dict[str, Schema] = {
+        dialect.paths[0]: {
             "post": {
-                "operationId": "createChatCompletion",
-                "summary": "OpenAI chat completions (streamed with stream: true)",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(OPENAI_REQUEST)}},
-                },
+                "operationId": doc.operation_id,
+                "summary": doc.summary,
+                "requestBody": body,
                 "responses": {
-                    "200": _chat("OpenAIChatCompletionResponse", "The completion"),
-                    **_error_responses("openai", CHAT_ERRORS),
+                    "200": _chat(doc.response_schema, "The answer"),
+                    **_error_responses(dialect, CHAT_ERRORS),
                 },
             }
-        },
-        "/v1/messages": {
-            "post": {
-                "operationId": "createMessage",
-                "summary": "Anthropic messages (streamed with stream: true)",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(ANTHROPIC_REQUEST)}},
-                },
-                "responses": {
-                    "200": _chat("AnthropicMessageResponse", "The message"),
-                    **_error_responses("anthropic", CHAT_ERRORS),
-                },
-            }
-        },
-        "/v1/messages/count_tokens": {
+        }
+    }
+    if dialect.count_paths:
+        paths[dialect.count_paths[0]] = {
             "post": {
                 "operationId": "countTokens",
-                "summary": "Anthropic token count (an estimate; Kiro has no tokenizer endpoint)",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(ANTHROPIC_REQUEST)}},
-                },
+                "summary": "Token count (an estimate; Kiro has no tokenizer endpoint)",
+                "requestBody": body,
                 "responses": {
                     "200": _json("AnthropicTokenCountResponse", "The estimated input tokens"),
-                    **_error_responses("anthropic", (*KEYED_ERRORS, InvalidRequest, RequestTooLarge)),
+                    **_error_responses(dialect, (*KEYED_ERRORS, InvalidRequest, RequestTooLarge)),
                 },
             }
-        },
+        }
+    return paths
+
+
+def _paths() -> dict[str, Schema]:
+    dialects: dict[str, Schema] = {}
+    for dialect in DIALECTS:
+        dialects.update(_dialect_paths(dialect))
+    return {
+        **dialects,
         "/v1/models": {
             "get": {
                 "operationId": "listModels",
                 "summary": "Models (Anthropic's format with an anthropic-version header)",
                 "responses": {
                     "200": _json("ModelListResponse", "The models"),
-                    **_error_responses("openai", KEYED_ERRORS),
+                    **_error_responses(DEFAULT, KEYED_ERRORS),
                 },
             }
         },
@@ -279,7 +270,7 @@ def _paths() -> dict[str, Schema]:
                 "security": PUBLIC,
                 "responses": {
                     "200": _json("HealthResponse", "HealthResponse"),
-                    **_error_responses("openai", BASE_ERRORS),
+                    **_error_responses(DEFAULT, BASE_ERRORS),
                 },
             }
         },
@@ -295,7 +286,7 @@ def _paths() -> dict[str, Schema]:
                             "text/plain": {"schema": STRING},
                         },
                     },
-                    **_error_responses("openai", KEYED_ERRORS),
+                    **_error_responses(DEFAULT, KEYED_ERRORS),
                 },
             }
         },
@@ -306,7 +297,7 @@ def _paths() -> dict[str, Schema]:
                 "security": PUBLIC,
                 "responses": {
                     "200": _json("IndexResponse", "About"),
-                    **_error_responses("openai", BASE_ERRORS),
+                    **_error_responses(DEFAULT, BASE_ERRORS),
                 },
             }
         },
@@ -320,7 +311,7 @@ def _paths() -> dict[str, Schema]:
                         "description": "OpenAPI 3.1",
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
-                    **_error_responses("openai", BASE_ERRORS),
+                    **_error_responses(DEFAULT, BASE_ERRORS),
                 },
             }
         },
@@ -341,8 +332,7 @@ def _merged(*parts: dict[str, Schema]) -> dict[str, Schema]:
 def build_openapi(server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document; ``server_url`` (the running gateway's) goes in ``servers``."""
     schemas = _merged(
-        _model_components(ChatCompletionRequest, "OpenAI"),
-        _model_components(MessagesRequest, "Anthropic"),
+        *(_model_components(d.request_model, d.doc.schema_prefix) for d in DIALECTS),
         _response_schemas(),
     )
     server_tool_result = schemas["AnthropicServerToolResultBlock"]["properties"]["type"]

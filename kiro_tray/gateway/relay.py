@@ -1,8 +1,11 @@
-"""The relay: one converted request -> Kiro -> the caller's API, streamed or collected.
+"""The relay: one converted request -> Kiro -> the caller's dialect, streamed or collected, in one loop.
 
-Upstream errors before the first byte surface as real HTTP statuses (the client awaits Kiro's first chunk
-before answering). After the stream has begun, an error becomes the API's own stream error event, and a
-stream cut upstream never ends as if it had finished normally. A client disconnect cancels the handler
+Kiro's answer arrives as typed events, a list per network chunk (:class:`UpstreamStream`). The same loop
+feeds them to the dialect's builder whether the client streams or not: streamed, what each chunk produced
+is written at once; collected, the builder accumulates those very outputs into the body. Upstream errors
+before the first byte surface as real HTTP statuses (the client awaits Kiro's first chunk before
+answering). After the stream has begun, an error becomes the API's own stream error event, and a stream cut
+upstream never ends as if it had finished normally. A client disconnect cancels the handler
 (``handler_cancellation``), which closes the upstream response.
 """
 
@@ -11,22 +14,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
 
-import aiohttp
 from aiohttp import web
 
-from ..errors import Api, GatewayError, UpstreamError
-from ..protocol.anthropic_stream import AnthropicCollector, AnthropicStream
-from ..protocol.eventstream import EventStreamError
-from ..protocol.kiro_events import KiroEvent, KiroEventDecoder, TextEvent
+from ..protocol.errors import ContextTooLong, GatewayError, UpstreamError
+from ..protocol.kiro_events import KiroEvent, TextEvent
 from ..protocol.kiro_payload import KiroRequest
-from ..protocol.openai_stream import OpenAICollector, OpenAIStream
 from ..protocol.sse import json_text
-from ..protocol.turn import TurnParams
-from ..store import RequestRecord
+from ..protocol.turn import TurnDriven, TurnParams
 from ..upstream.kiro_client import UpstreamStream
-from .keys import IDENTITY, RECORD, SERVICE, STARTED
+from .dialects import Dialect
+from .exchange import Exchange
+from .keys import EXCHANGE, IDENTITY, SERVICE
 
 log = logging.getLogger("kiro_tray.gateway")
 
@@ -36,9 +36,7 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
-
-
-StreamBuilder = AnthropicStream | OpenAIStream
+Write = Callable[[bytes], Awaitable[None]]
 
 
 def _params(kreq: KiroRequest) -> TurnParams:
@@ -54,23 +52,6 @@ def _params(kreq: KiroRequest) -> TurnParams:
     )
 
 
-def _describe(record: RequestRecord, kreq: KiroRequest) -> None:
-    record.model = kreq.model
-    record.stream = kreq.stream
-    record.repairs = kreq.repairs
-    record.dropped_tools = kreq.dropped_tools
-    record.input_tokens = kreq.input_tokens
-    state = kreq.payload.get("conversationState", {})
-    current = state.get("currentMessage", {}).get("userInputMessage", {})
-    tools = current.get("userInputMessageContext", {}).get("tools", [])
-    record.summary = (
-        f"{len(state.get('history', [])) + 1} turns to Kiro model {kreq.kiro_model_id}, {len(tools)} tools"
-        + (", thinking" if kreq.thinking else "")
-    )
-    for rule in kreq.repairs:
-        log.debug("request %s: history repair %s", record.request_id, rule)
-
-
 def _extra_headers(kreq: KiroRequest) -> dict[str, str]:
     headers: dict[str, str] = {}
     if kreq.dropped_tools:
@@ -80,31 +61,86 @@ def _extra_headers(kreq: KiroRequest) -> dict[str, str]:
     return headers
 
 
-class _Preview:
-    __slots__ = ("parts", "size")
+class _Turn:
+    """Kiro's events through one builder: the first chunk apart (its failure can still be a real status),
+    then the one loop for every other chunk."""
 
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.size = 0
+    __slots__ = ("_preview", "_size", "builder", "pending", "upstream")
 
-    def add(self, events: Iterable[KiroEvent]) -> None:
-        if self.size >= PREVIEW_CHARS:
-            return
-        for event in events:
-            if isinstance(event, TextEvent):
-                self.parts.append(event.content)
-                self.size += len(event.content)
+    def __init__(self, upstream: UpstreamStream, builder: TurnDriven) -> None:
+        self.upstream = upstream
+        self.builder = builder
+        self.pending: GatewayError | None = None
+        self._preview: list[str] = []
+        self._size = 0
 
     @property
-    def text(self) -> str:
-        return "".join(self.parts)[:PREVIEW_CHARS]
+    def preview(self) -> str:
+        return "".join(self._preview)[:PREVIEW_CHARS]
+
+    def _feed(self, events: list[KiroEvent]) -> tuple[bytes, GatewayError | None]:
+        """What one chunk's events produced, and the failure that stopped them."""
+        builder = self.builder
+        out = bytearray()
+        try:
+            for event in events:
+                if self._size < PREVIEW_CHARS and isinstance(event, TextEvent):
+                    self._preview.append(event.content)
+                    self._size += len(event.content)
+                out += builder.feed(event)
+                if builder.done:
+                    break
+        except GatewayError as exc:
+            return bytes(out), exc
+        return bytes(out), None
+
+    async def first(self) -> bytes:
+        """The first chunk's output; raises when Kiro failed before saying anything (or, collecting, at
+        all): the client then gets a real status, which it may retry, not an error inside a 200."""
+        events: list[KiroEvent] = await anext(self.upstream, [])
+        data, error = self._feed(events)
+        if error is not None and not data:
+            raise error
+        self.pending = error
+        return data
+
+    async def rest(self, write: Write | None) -> tuple[bytes, GatewayError | None]:
+        """Every further chunk, written as it comes when streaming; then the builder's tail, or the
+        failure that ended the turn."""
+        builder = self.builder
+        try:
+            if self.pending is not None:
+                raise self.pending
+            if not builder.done:
+                async for events in self.upstream:
+                    data, error = self._feed(events)
+                    if data and write is not None:
+                        await write(data)
+                    if error is not None:
+                        raise error
+                    if builder.done:
+                        break
+            return builder.finish(), None
+        except GatewayError as exc:
+            return b"", exc
+        except (ConnectionError, asyncio.CancelledError):
+            raise  # the client left, or the gateway stops: the caller records it
+        except Exception as exc:
+            # With a 200 already on the wire a bug must still end as this API's error event, never as a
+            # second HTTP response written into the stream.
+            log.exception("unexpected error relaying a turn")
+            return b"", GatewayError(f"Internal gateway error ({type(exc).__name__}); see the Kiro Tray log.")
 
 
-async def relay(request: web.Request, api: Api, kreq: KiroRequest) -> web.StreamResponse:
+async def relay(request: web.Request, dialect: Dialect, kreq: KiroRequest) -> web.StreamResponse:
     service = request.app[SERVICE]
-    record = request[RECORD]
-    _describe(record, kreq)
-    tokens = service.token_manager_for(request[IDENTITY].tenant_token)
+    exchange = request[EXCHANGE]
+    exchange.describe(kreq)
+    log.debug("request %s: %s", exchange.request_id, exchange.summary)
+    for rule in kreq.repairs:
+        log.debug("request %s: history repair %s", exchange.request_id, rule)
+    account = service.accounts.account_for(request[IDENTITY].tenant_token)
+    exchange.account = account.name
     client = service.client
     if client is None:
         raise UpstreamError("The gateway is not running.")
@@ -113,139 +149,94 @@ async def relay(request: web.Request, api: Api, kreq: KiroRequest) -> web.Stream
         service.track_stream(task)
     try:
         upstream = await client.open_stream(
-            kreq.payload, tokens, model=kreq.kiro_model_id, stream=kreq.stream
+            kreq.payload,
+            account.tokens,
+            model=kreq.kiro_model_id,
+            stream=kreq.stream,
+            retried=exchange.retried,
         )
-    except GatewayError as exc:
-        service.note_error(exc)
-        raise
-    record.retries = upstream.retries
+    except ContextTooLong as exc:
+        raise exc.sized(kreq.input_tokens, kreq.context_window) from exc
     async with upstream:
-        if kreq.stream:
-            return await _stream(request, api, kreq, upstream, record)
-        return await _collect(request, api, kreq, upstream, record)
+        turn = _Turn(upstream, dialect.builder(_params(kreq), collect=not kreq.stream))
+        try:
+            first = await turn.first()
+            if kreq.stream:
+                return await _stream(request, dialect, kreq, turn, first, exchange)
+            return await _collect(kreq, turn, exchange)
+        finally:
+            exchange.answered(turn.builder.usage, turn.preview)
 
 
-class _Fed:
-    """What one network chunk's events produced: bytes to write, and the failure that stopped them."""
-
-    __slots__ = ("data", "error")
-
-    def __init__(self, data: bytes, error: GatewayError | None) -> None:
-        self.data = data
-        self.error = error
-
-
-def _feed(builder: StreamBuilder, events: list[KiroEvent]) -> _Fed:
-    out = bytearray()
-    try:
-        for event in events:
-            out += builder.feed(event)
-            if builder.done:
-                break
-    except GatewayError as exc:
-        return _Fed(bytes(out), exc)
-    return _Fed(bytes(out), None)
+async def _collect(kreq: KiroRequest, turn: _Turn, exchange: Exchange) -> web.Response:
+    _, failure = await turn.rest(None)
+    if failure is not None:
+        raise failure
+    body = turn.builder.result()
+    exchange.first_byte(streaming=False)
+    headers = {**_extra_headers(kreq), "x-request-id": exchange.request_id}
+    credits = turn.builder.usage.credits
+    if credits is not None:
+        headers["x-kiro-credits"] = f"{credits:g}"
+    data = json_text(body).encode("utf-8", "replace")  # a lone surrogate from Kiro must not crash this
+    return web.Response(body=data, headers=headers, content_type="application/json", charset="utf-8")
 
 
 async def _stream(
-    request: web.Request, api: Api, kreq: KiroRequest, upstream: UpstreamStream, record: RequestRecord
+    request: web.Request, dialect: Dialect, kreq: KiroRequest, turn: _Turn, first: bytes, exchange: Exchange
 ) -> web.StreamResponse:
     service = request.app[SERVICE]
-    params = _params(kreq)
-    builder: AnthropicStream | OpenAIStream = (
-        AnthropicStream(params) if api == "anthropic" else OpenAIStream(params)
-    )
-    decoder = KiroEventDecoder()
-    preview = _Preview()
+    builder = turn.builder
     response = web.StreamResponse(headers={**SSE_HEADERS, **_extra_headers(kreq)})
-    response.headers["x-request-id"] = record.request_id
-    try:
-        events = decoder.feed(upstream.first_chunk)
-    except EventStreamError as exc:
-        raise UpstreamError(f"Kiro sent a corrupt event stream: {exc}.") from exc
-    preview.add(events)
-    fed = _feed(builder, events)
-    if fed.error is not None and not fed.data:
-        # Kiro failed before saying anything: answer with a real status (clients retry a 529/502, they do
-        # not retry an error event inside a 200 stream).
-        service.note_error(fed.error)
-        raise fed.error
+    response.headers["x-request-id"] = exchange.request_id
     await response.prepare(request)
-    await response.write(builder.start() + fed.data)
-    record.first_byte_ms = round((time.monotonic() - request[STARTED]) * 1000, 2)
-    service.metrics.stream_opened()
+    await response.write(builder.start() + first)
+    exchange.first_byte(streaming=True)
     last_write = time.monotonic()
-    pinger: asyncio.Task[None] | None = None
-    if isinstance(builder, AnthropicStream):
 
-        async def ping() -> None:
-            interval = service.ping_interval
-            try:
-                while True:
-                    await asyncio.sleep(interval)
-                    if time.monotonic() - last_write >= interval:
-                        await response.write(builder.ping())
-            except (ConnectionError, RuntimeError):
-                return  # the client left; the relay itself notices and records it
+    async def write(data: bytes) -> None:
+        nonlocal last_write
+        await response.write(data)
+        last_write = time.monotonic()
 
-        pinger = asyncio.create_task(ping())
-    failure: GatewayError | None = None
+    pinger = None
+    if dialect.ping is not None:
+        pinger = asyncio.create_task(_ping(response, dialect.ping, service.ping_interval, lambda: last_write))
     try:
-        try:
-            if fed.error is not None:
-                raise fed.error
-            if not builder.done:
-                async for chunk in upstream:
-                    events = decoder.feed(chunk)
-                    preview.add(events)
-                    fed = _feed(builder, events)
-                    if fed.data:
-                        await response.write(fed.data)
-                        last_write = time.monotonic()
-                    if fed.error is not None:
-                        raise fed.error
-                    if builder.done:
-                        break
-            if not builder.done and decoder.pending:
-                raise UpstreamError("Kiro's stream ended in the middle of an event frame (connection cut).")
-            tail = builder.finish()
-        except GatewayError as exc:
-            failure = exc
-        except EventStreamError as exc:
-            failure = UpstreamError(f"Kiro sent a corrupt event stream: {exc}.")
-        except aiohttp.ClientError as exc:
-            failure = UpstreamError(f"The connection to Kiro broke mid-stream: {type(exc).__name__}.")
-        except Exception as exc:
-            # The 200 is already on the wire: a bug must still end as this API's error event, never as a
-            # second HTTP response written into the stream.
-            log.exception("unexpected error relaying %s", record.request_id)
-            failure = GatewayError(f"Internal gateway error ({type(exc).__name__}); see the Kiro Tray log.")
+        tail, failure = await turn.rest(write)
         if failure is not None:
+            exchange.failed(failure)
             tail = builder.fail(failure)
         await response.write(tail)
         await response.write_eof()
     except asyncio.CancelledError:
         if service.stopping:
-            record.error, record.error_kind = "The gateway stopped during the stream.", "shutdown"
+            exchange.ended("shutdown", "The gateway stopped during the stream.")
             await _write_quietly(response, builder.fail(UpstreamError("The gateway is shutting down.")))
         else:
-            record.error, record.error_kind = "The client disconnected.", "client_disconnected"
-            record.status = 499
+            exchange.ended("client_disconnected", "The client disconnected.")
+            exchange.status = 499
         raise
     except ConnectionError:
-        record.error, record.error_kind, record.status = (
-            "The client disconnected.",
-            "client_disconnected",
-            499,
-        )
+        exchange.ended("client_disconnected", "The client disconnected.")
+        exchange.status = 499
     finally:
         if pinger is not None:
             pinger.cancel()
-        service.metrics.stream_closed()
-        _account(record, builder, preview, failure)
-        if failure is not None:
-            service.note_error(failure)
     return response
+
+
+async def _ping(
+    response: web.StreamResponse, ping: bytes, interval: float, last_write: Callable[[], float]
+) -> None:
+    """Keep-alive events while Kiro is silent, for dialects that have one."""
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - last_write() >= interval:
+                await response.write(ping)
+    except (ConnectionError, RuntimeError):
+        return  # the client left; the relay itself notices and records it
 
 
 async def _write_quietly(response: web.StreamResponse, data: bytes) -> None:
@@ -254,65 +245,3 @@ async def _write_quietly(response: web.StreamResponse, data: bytes) -> None:
         await response.write_eof()
     except (ConnectionError, RuntimeError):
         pass  # the client is already gone; nothing more can be said to it
-
-
-def _account(
-    record: RequestRecord,
-    builder: AnthropicStream | OpenAIStream | AnthropicCollector | OpenAICollector,
-    preview: _Preview,
-    failure: GatewayError | None,
-) -> None:
-    usage = builder.usage
-    record.input_tokens = usage.input_tokens
-    record.output_tokens = usage.output_tokens
-    record.credits = usage.credits
-    record.response_preview = preview.text
-    if failure is not None:
-        record.error, record.error_kind = failure.message, failure.kind
-
-
-async def _collect(
-    request: web.Request, api: Api, kreq: KiroRequest, upstream: UpstreamStream, record: RequestRecord
-) -> web.Response:
-    params = _params(kreq)
-    collector: AnthropicCollector | OpenAICollector = (
-        AnthropicCollector(params) if api == "anthropic" else OpenAICollector(params)
-    )
-    decoder = KiroEventDecoder()
-    preview = _Preview()
-    failure: GatewayError | None = None
-    try:
-        events = decoder.feed(upstream.first_chunk)
-        for event in events:
-            collector.feed(event)
-        preview.add(events)
-        if not collector.done:
-            async for chunk in upstream:
-                events = decoder.feed(chunk)
-                preview.add(events)
-                for event in events:
-                    collector.feed(event)
-                    if collector.done:
-                        break
-                if collector.done:
-                    break
-        if not collector.done and decoder.pending:
-            raise UpstreamError("Kiro's stream ended in the middle of an event frame (connection cut).")
-        body = collector.result()
-    except EventStreamError as exc:
-        failure = UpstreamError(f"Kiro sent a corrupt event stream: {exc}.")
-    except aiohttp.ClientError as exc:
-        failure = UpstreamError(f"The connection to Kiro broke: {type(exc).__name__}.")
-    except GatewayError as exc:
-        failure = exc
-    finally:
-        _account(record, collector, preview, failure)
-    if failure is not None:
-        request.app[SERVICE].note_error(failure)
-        raise failure
-    record.first_byte_ms = round((time.monotonic() - request[STARTED]) * 1000, 2)
-    headers = {**_extra_headers(kreq), "x-request-id": record.request_id}
-    if record.credits is not None:
-        headers["x-kiro-credits"] = f"{record.credits:g}"
-    data = json_text(body).encode("utf-8", "replace")  # a lone surrogate from Kiro must not crash this
-    return web.Response(body=data, headers=headers, content_type="application/json", charset="utf-8")

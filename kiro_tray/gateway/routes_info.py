@@ -8,17 +8,22 @@ from typing import Any
 from aiohttp import web
 
 from .. import NAME, __version__
-from ..protocol.models import SEED_MODELS
-from .keys import IDENTITY, SERVICE, tolerant
+from ..protocol.models import SEED_MODELS, resolve_model
+from .dialects import DIALECTS, ModelEntry, by_headers
+from .keys import IDENTITY, SERVICE, add_route
 from .openapi import openapi_handler
 
-ENDPOINTS = {
-    "openai": ["POST /v1/chat/completions", "GET /v1/models"],
-    "anthropic": ["POST /v1/messages", "POST /v1/messages/count_tokens", "GET /v1/models"],
-    "info": ["GET /health", "GET /metrics", "GET /", "GET /openapi.json"],
-}
-#: A fixed date for the built-in models' ``created`` fields (Kiro does not report one).
-MODELS_CREATED = 1_735_689_600  # 2025-01-01
+MODEL_ROUTES = ("/v1/models", "/models")
+INFO_ENDPOINTS = ["GET /health", "GET /metrics", "GET /", "GET /openapi.json"]
+
+
+def endpoints() -> dict[str, list[str]]:
+    """Each dialect's endpoints, by its label, and the info routes."""
+    listed = {
+        d.label: [f"POST {d.paths[0]}"] + [f"POST {p}" for p in d.count_paths[:1]] + ["GET /v1/models"]
+        for d in DIALECTS
+    }
+    return {**listed, "info": INFO_ENDPOINTS}
 
 
 async def index(request: web.Request) -> web.Response:
@@ -29,7 +34,7 @@ async def index(request: web.Request) -> web.Response:
             "version": __version__,
             "description": "OpenAI- and Anthropic-compatible gateway to Kiro",
             "url": service.url,
-            "endpoints": ENDPOINTS,
+            "endpoints": endpoints(),
             "auth": "Authorization: Bearer <key> or x-api-key: <key>; multi-tenant: <key>:<refresh token>",
         }
     )
@@ -37,17 +42,17 @@ async def index(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    credentials = service.credentials_info()
-    # An expired access token is normal: it is refreshed on the next request. Only a missing or
-    # rejected login makes the gateway unable to serve.
-    healthy = credentials["state"] not in ("missing", "invalid")
+    credentials = service.accounts.info()
+    # An access token still to be fetched is normal: it is refreshed on the next request. Only a missing
+    # or rejected login makes the gateway unable to serve.
+    healthy = credentials.state not in ("missing", "invalid")
     return web.json_response(
         {
             "status": "ok" if healthy else "degraded",
             "name": NAME,
             "version": __version__,
             "uptime_s": round(time.time() - service.metrics.started_at, 3),
-            "credentials": credentials,
+            "credentials": credentials.as_json(),
             "active_streams": service.metrics.active_streams,
         }
     )
@@ -63,15 +68,21 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return web.json_response(service.metrics.snapshot())
 
 
-def _model_entries(upstream: list[dict[str, Any]]) -> list[tuple[str, str, int, int]]:
-    """(id, display name, context window, max output) for the seed models plus the account's own."""
-    entries = [(m.id, m.display_name, m.context_window, m.max_output_tokens) for m in SEED_MODELS]
-    seen = {e[0] for e in entries}
+def _model_entries(upstream: list[dict[str, Any]]) -> list[ModelEntry]:
+    """The seed models plus the account's own, each model once: Kiro's dotted ids and our dashed ones
+    name the same model when they resolve to the same Kiro model id."""
+    entries: list[ModelEntry] = [
+        (m.id, m.display_name, m.context_window, m.max_output_tokens) for m in SEED_MODELS
+    ]
+    seen = {resolve_model(e[0]).kiro_model_id for e in entries}
     for model in upstream:
         model_id = model.get("modelId")
-        if not isinstance(model_id, str) or model_id in seen:
+        if not isinstance(model_id, str) or not model_id:
             continue
-        seen.add(model_id)
+        kiro_id = resolve_model(model_id).kiro_model_id
+        if kiro_id in seen:
+            continue
+        seen.add(kiro_id)
         raw_limits = model.get("tokenLimits")
         limits: dict[str, Any] = raw_limits if isinstance(raw_limits, dict) else {}
         entries.append(
@@ -87,44 +98,15 @@ def _model_entries(upstream: list[dict[str, Any]]) -> list[tuple[str, str, int, 
 
 async def models(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    identity = request[IDENTITY]
-    try:
-        tokens = service.token_manager_for(identity.tenant_token)
-    except Exception:
-        tokens = None
-    entries = _model_entries(await service.models(tokens))
-    if "anthropic-version" in request.headers:
-        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(MODELS_CREATED))
-        data = [
-            {"type": "model", "id": mid, "display_name": name, "created_at": created}
-            for mid, name, _, _ in entries
-        ]
-        return web.json_response(
-            {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
-        )
-    return web.json_response(
-        {
-            "object": "list",
-            "data": [
-                {
-                    "id": mid,
-                    "object": "model",
-                    "created": MODELS_CREATED,
-                    "owned_by": "kiro",
-                    "display_name": name,
-                    "context_window": window,
-                    "max_output_tokens": max_out,
-                }
-                for mid, name, window, max_out in entries
-            ],
-        }
-    )
+    upstream = await service.accounts.models(service.client, request[IDENTITY].tenant_token)
+    return web.json_response(by_headers(request.headers).model_list(_model_entries(upstream)))
 
 
 def register(app: web.Application) -> None:
-    app.router.add_get("/", index)  # GET also answers HEAD (Claude Code probes with HEAD /)
-    app.router.add_get("/health", health)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi_handler)
-    for path in ("/v1/models", "/models"):
-        app.router.add_get(tolerant(path), models)
+    # GET also answers HEAD: Claude Code probes with HEAD /.
+    add_route(app, "GET", "/", index, exact=True)
+    add_route(app, "GET", "/health", health, exact=True)
+    add_route(app, "GET", "/metrics", metrics, exact=True)
+    add_route(app, "GET", "/openapi.json", openapi_handler, exact=True)
+    for path in MODEL_ROUTES:
+        add_route(app, "GET", path, models)

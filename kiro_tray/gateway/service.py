@@ -1,8 +1,10 @@
 """GatewayService: the one owner of the gateway's lifecycle.
 
-It owns the aiohttp runner and site, the upstream ``ClientSession``, the token managers, the request store
-and the metrics. ``start``/``stop``/``restart`` are idempotent and run on the caller's loop (the qasync loop
-in the GUI, ``asyncio.run`` headless); state changes are published through Qt-free signals.
+It owns the aiohttp runner and site, the upstream ``ClientSession`` and the client key. The Kiro logins are
+the :class:`~kiro_tray.gateway.accounts.AccountsRegistry`'s. Each request's events (``requests``) feed the
+request store, the metrics, the access log and the registry. ``start``/``stop``/``restart`` are idempotent
+and run on the caller's loop (the qasync loop in the GUI, ``asyncio.run`` headless); state changes are
+published through Qt-free signals.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ import asyncio
 import errno
 import logging
 import secrets
-import time
 import urllib.request
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +23,22 @@ from aiohttp import web
 from yarl import URL
 
 from .. import NAME, __version__
-from ..errors import CredentialsError, QuotaExhausted
-from ..events import (
-    CredentialsChanged,
-    CredentialState,
-    QuotaExhaustedSeen,
-    ServiceState,
-    ServiceStateChanged,
-)
+from ..events import RequestEvent, ServiceState, ServiceStateChanged
 from ..logging_setup import LoggingSetup
 from ..metrics import Metrics
 from ..settings import Settings
 from ..signals import Signal
 from ..store import RequestStore
-from ..upstream.credentials import Credential, CredentialStore, discover
 from ..upstream.kiro_client import ClientConfig, KiroClient
 from ..upstream.secret_store import SecretStore
-from ..upstream.token_manager import TokenEvent, TokenManager, TokenRefreshed, TokenRefreshFailed
+from ..upstream.token_manager import TokenEvent, TokenRefreshed, TokenRefreshFailed
+from .access_log import AccessLog
+from .accounts import AccountsRegistry
 from .app import build_app
-from .auth import TenantManagers
 
 log = logging.getLogger("kiro_tray.gateway")
 
 PROXY_KEY_NAME = "proxy_api_key"
-MODELS_CACHE_SECONDS = 600.0
 
 
 def upstream_proxy(url: str) -> str | None:
@@ -71,16 +64,27 @@ class GatewayService:
         secret_store: SecretStore,
         logging_setup: LoggingSetup | None = None,
         home: Path | None = None,
+        client_tuning: Mapping[str, Any] | None = None,
+        ping_interval: float = 15.0,
     ) -> None:
+        """``client_tuning`` overrides :class:`ClientConfig` fields (tests shorten the retry backoff);
+        ``ping_interval`` is the upstream silence after which a stream gets its dialect's keep-alive."""
         self.settings = settings
         self.secret_store = secret_store
         self.logging_setup = logging_setup
         self.home = home
         self.store = RequestStore()
         self.metrics = Metrics()
+        self.accounts = AccountsRegistry(
+            settings, secret_store=secret_store, home=home, redact=self._redact
+        )
+        self.requests: Signal[RequestEvent] = Signal("service.requests")
+        self.requests.connect(self.store.on_event)
+        self.requests.connect(self.metrics.on_event)
+        self.requests.connect(self.accounts.on_request)
+        self.requests.connect(AccessLog().on_event)
+        self.accounts.token_events.connect(self._count_token_event)
         self.state_changed: Signal[ServiceStateChanged] = Signal("service.state")
-        self.credentials_changed: Signal[CredentialsChanged] = Signal("service.credentials")
-        self.quota_exhausted: Signal[QuotaExhaustedSeen] = Signal("service.quota")
         self.state: ServiceState = "stopped"
         self.last_message: str | None = None
         self.proxy_api_key: str = ""
@@ -88,19 +92,12 @@ class GatewayService:
         self.port: int | None = None
         self.session: aiohttp.ClientSession | None = None
         self.client: KiroClient | None = None
-        self.tokens: TokenManager | None = None
-        self.credential_source: CredentialStore | None = None
-        self.credential_error: str | None = None
-        self.tenants = TenantManagers(settings.max_tenants, self._tenant_manager)
         self._runner: web.AppRunner | None = None
         self._lock = asyncio.Lock()
         self.stopping = False
-        #: Seconds of upstream silence after which an Anthropic stream gets a ``ping`` event.
-        self.ping_interval = 15.0
-        #: Extra ``ClientConfig`` fields (tests shorten the retry backoff; nothing else sets it).
-        self.client_tuning: dict[str, Any] = {}
+        self.ping_interval = ping_interval
+        self._client_tuning = dict(client_tuning or {})
         self._stream_tasks: set[asyncio.Task[Any]] = set()
-        self._models_cache: tuple[float, list[dict[str, Any]]] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -155,7 +152,8 @@ class GatewayService:
             timeout=aiohttp.ClientTimeout(total=None, connect=30),
         )
         self.client = KiroClient(self.session, self._client_config())  # it logs its own retries
-        await self._load_credentials()
+        self.accounts.attach(self.session)
+        await self.accounts.discover()
         app = build_app(self)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
@@ -173,7 +171,7 @@ class GatewayService:
             non_stream_timeout=s.non_stream_timeout,
             max_retries=s.max_retries,
             slow_model_multiplier=s.slow_model_timeout_multiplier,
-            **self.client_tuning,
+            **self._client_tuning,
         )
 
     async def _explain_bind_error(self, exc: OSError) -> tuple[str, str]:
@@ -222,8 +220,7 @@ class GatewayService:
             await self.session.close()
             self.session = None
         self.client = None
-        self.tokens = None
-        self.tenants.clear()
+        self.accounts.detach()
         self.port = None
 
     async def restart(self) -> None:
@@ -239,14 +236,19 @@ class GatewayService:
         applies = {s.applies for s in changed}
         if self.logging_setup is not None:
             self.logging_setup.set_level(new.python_log_level)
-        self.tenants.capacity = new.max_tenants
+        self.accounts.settings = new
+        if self.state == "failed" and "restart_server" in applies:
+            await self.start()  # a new port after a busy one: try it
+            return
         if self.state != "running":
+            if "reset_credentials" in applies:
+                await self.accounts.reset()
             return
         if "restart_server" in applies:
             await self.restart()
             return
         if "reset_credentials" in applies:
-            await self.reset_credentials()
+            await self.accounts.reset()
         if any(s.name == "proxy_api_key" for s in changed):
             await self._resolve_proxy_key()
         if self.client is not None:
@@ -270,154 +272,26 @@ class GatewayService:
                 log.warning(
                     "generated a new client API key and saved it (%s)", self.secret_store.backend_description
                 )
-        if self.logging_setup is not None:
-            self.logging_setup.redactor.add(self.proxy_api_key)
+        self._redact(self.proxy_api_key)
 
     async def regenerate_proxy_key(self) -> str:
         self.proxy_api_key = generate_proxy_key()
         await asyncio.to_thread(self.secret_store.set, PROXY_KEY_NAME, self.proxy_api_key)
-        if self.logging_setup is not None:
-            self.logging_setup.redactor.add(self.proxy_api_key)
+        self._redact(self.proxy_api_key)
         return self.proxy_api_key
 
-    async def reset_credentials(self) -> None:
-        self.tokens = None
-        self.tenants.clear()
-        if self.session is not None:
-            await self._load_credentials()
-
-    async def _load_credentials(self) -> None:
-        s = self.settings
-        self.credential_error = None
-        try:
-            source = await asyncio.to_thread(
-                discover,
-                refresh_token=s.refresh_token,
-                profile_arn=s.profile_arn,
-                region=s.kiro_region,
-                creds_file=s.kiro_creds_file,
-                kiro_cli_db=s.kiro_cli_db_file,
-                secret_store=self.secret_store,
-                home=self.home,
-            )
-            credential = await asyncio.to_thread(source.load) if source is not None else None
-        except CredentialsError as exc:
-            self.credential_source, self.tokens = None, None
-            self.credential_error = exc.message
-            log.error("credentials: %s", exc.message)
-            self._emit_credentials()
-            return
-        self.credential_source = source
-        if source is None or credential is None:
-            log.warning("no Kiro credentials found: set REFRESH_TOKEN, KIRO_CREDS_FILE, or log in to Kiro")
-            self.tokens = None
-        else:
-            self._remember_secrets(credential)
-            self.tokens = self._token_manager(credential, source)
-            log.info("credentials: %s", source.description)
-        self._emit_credentials()
-
-    def _remember_secrets(self, credential: Credential) -> None:
+    def _redact(self, *secrets: str | None) -> None:
         if self.logging_setup is not None:
-            self.logging_setup.redactor.add(
-                credential.refresh_token, credential.access_token, credential.client_secret
-            )
+            self.logging_setup.redactor.add(*secrets)
 
-    def _token_manager(self, credential: Credential, source: CredentialStore | None) -> TokenManager:
-        assert self.session is not None
-        region = credential.region or self.settings.kiro_region
-        return TokenManager(
-            credential,
-            store=source,
-            session=self.session,
-            auth_base_url=self.settings.url_for(self.settings.kiro_auth_base_url, region),
-            oidc_base_url=self.settings.url_for(self.settings.kiro_oidc_base_url, region),
-            on_event=self._on_token_event,
-        )
-
-    def _tenant_manager(self, refresh_token: str) -> TokenManager:
-        credential = Credential(
-            auth_kind="social", refresh_token=refresh_token, region=self.settings.kiro_region
-        )
-        if self.logging_setup is not None:
-            self.logging_setup.redactor.add(refresh_token)
-        return self._token_manager(credential, None)
-
-    def token_manager_for(self, tenant_token: str | None) -> TokenManager:
-        if tenant_token:
-            return self.tenants.get(tenant_token)
-        if self.tokens is None:
-            raise CredentialsError(
-                self.credential_error
-                or "No Kiro credentials: set REFRESH_TOKEN or KIRO_CREDS_FILE, log in to the Kiro IDE or "
-                "kiro-cli, or enter a refresh token in Kiro Tray's settings."
-            )
-        return self.tokens
-
-    def _on_token_event(self, event: TokenEvent) -> None:
+    def _count_token_event(self, event: TokenEvent) -> None:
         if isinstance(event, TokenRefreshed):
             self.metrics.refreshes += 1
-            if self.tokens is not None and self.logging_setup is not None:
-                self._remember_secrets(self.tokens.credential)
         elif isinstance(event, TokenRefreshFailed):
             self.metrics.refresh_failures += 1
-        self._emit_credentials()
-
-    def note_error(self, error: Exception) -> None:
-        """Called by the relay for upstream failures the UI should surface (quota)."""
-        if isinstance(error, QuotaExhausted):
-            self.quota_exhausted.emit(QuotaExhaustedSeen(error.message))
-        elif isinstance(error, CredentialsError):
-            self._emit_credentials()
-
-    def credential_state(self) -> CredentialState:
-        if self.tokens is None:
-            return "invalid" if self.credential_error else "missing"
-        return self.tokens.state
-
-    def _emit_credentials(self) -> None:
-        source = self.credential_source.description if self.credential_source else None
-        message = self.credential_error
-        if message is None and self.tokens is not None and self.tokens.state == "invalid":
-            message = "Kiro rejected the refresh token: log in to Kiro again."
-        self.credentials_changed.emit(CredentialsChanged(self.credential_state(), source, message))
-
-    def credentials_info(self) -> dict[str, Any]:
-        source = self.credential_source
-        info: dict[str, Any] = {
-            "state": self.credential_state(),
-            "source": source.kind if source else None,
-            "where": source.description if source else None,
-            "auto_detected": source is not None
-            and source.kind in ("kiro_ide", "kiro_cli")
-            and not (self.settings.kiro_cli_db_file or self.settings.kiro_creds_file),
-        }
-        if self.tokens is not None:
-            credential = self.tokens.credential
-            info["auth_kind"] = credential.auth_kind
-            left = credential.seconds_left(datetime.now(UTC))
-            info["expires_in_s"] = None if left is None else round(left)
-        if self.credential_error:
-            info["message"] = self.credential_error
-        return info
 
     # ---- streams and models ----------------------------------------------------------------------
 
     def track_stream(self, task: asyncio.Task[Any]) -> None:
         self._stream_tasks.add(task)
         task.add_done_callback(self._stream_tasks.discard)
-
-    async def models(self, tokens: TokenManager | None) -> list[dict[str, Any]]:
-        """Kiro's ListAvailableModels for the account (cached); empty when it cannot be had."""
-        now = time.monotonic()
-        if self._models_cache is not None and now - self._models_cache[0] < MODELS_CACHE_SECONDS:
-            return self._models_cache[1]
-        if tokens is None or self.client is None:
-            return []
-        try:
-            models = await self.client.list_models(tokens)
-        except Exception as exc:
-            log.warning("ListAvailableModels failed, listing the built-in models only: %s", exc)
-            return []
-        self._models_cache = (now, models)
-        return models

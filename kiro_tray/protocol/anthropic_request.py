@@ -28,7 +28,6 @@ from typing import Annotated, Any, Literal, assert_never
 
 from pydantic import BeforeValidator, Field, Tag
 
-from ..errors import InvalidRequest
 from .conversation import (
     Conversation,
     ImagePart,
@@ -54,6 +53,7 @@ from .conversation import (
     image_part,
     parse_body,
 )
+from .errors import InvalidRequest
 
 #: Budget used when ``thinking.enabled`` comes without ``budget_tokens``.
 DEFAULT_THINKING_BUDGET = 20_000
@@ -273,6 +273,20 @@ class MessagesRequest(RequestModel):
     stream: bool = False
     metadata: Metadata | None = None
 
+    def image_urls(self) -> list[str]:
+        """The image URLs (``source.type == "url"``), also inside tool results, in order, without
+        duplicates: the gateway fetches these and passes them to :meth:`to_conversation`."""
+        urls: list[str] = []
+        for message in self.messages:
+            for block in message.content:
+                images = block.content if isinstance(block, ToolResultBlock) else (block,)
+                urls.extend(
+                    image.source.url
+                    for image in images
+                    if isinstance(image, ImageBlock) and isinstance(image.source, UrlSource)
+                )
+        return list(dict.fromkeys(urls))
+
     def to_conversation(self, fetched_images: Mapping[str, tuple[str, str]] | None = None) -> Conversation:
         fetched = fetched_images or {}
         turns = tuple(_turn(m, f"messages.{i}", fetched) for i, m in enumerate(self.messages))
@@ -320,30 +334,6 @@ def anthropic_conversation(
 ) -> Conversation:
     """Validate and convert a messages body (any JSON value) in one step."""
     return parse_anthropic_request(body).to_conversation(fetched_images)
-
-
-def remote_image_urls(body: object) -> list[str]:
-    """The image URLs (``source.type == "url"``) in a not yet validated body, also inside tool results;
-    in order, without duplicates. The gateway fetches them and passes ``fetched_images``."""
-    urls: list[str] = []
-
-    def visit(blocks: object) -> None:
-        for block in blocks if isinstance(blocks, list) else []:
-            if not isinstance(block, dict):
-                continue
-            source = block.get("source")
-            if block.get("type") == "image" and isinstance(source, dict) and source.get("type") == "url":
-                url = source.get("url")
-                if isinstance(url, str) and url not in urls:
-                    urls.append(url)
-            elif block.get("type") == "tool_result":
-                visit(block.get("content"))
-
-    messages = body.get("messages") if isinstance(body, dict) else None
-    for message in messages if isinstance(messages, list) else []:
-        if isinstance(message, dict):
-            visit(message.get("content"))
-    return urls
 
 
 def conversation_id_from_user_id(user_id: str) -> str | None:

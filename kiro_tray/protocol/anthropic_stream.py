@@ -24,9 +24,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final, assert_never
 
-from kiro_tray.errors import GatewayError
-
-from .kiro_events import KiroEvent
+from .anthropic_errors import error_body
+from .errors import GatewayError
 from .sse import json_text, sse_event, utf8
 from .turn import (
     BlockStop,
@@ -37,8 +36,6 @@ from .turn import (
     ThinkingStart,
     ToolArgsDelta,
     ToolStart,
-    Turn,
-    TurnCollector,
     TurnDriven,
     TurnOutput,
     TurnParams,
@@ -50,7 +47,7 @@ UNSIGNED_THINKING: Final = "kiro-tray-unsigned-thinking"
 #: Text of the block added to a turn that would otherwise have no text and no tool call.
 EMPTY_TURN_TEXT: Final = " "
 
-_PING: Final = b'event: ping\ndata: {"type":"ping"}\n\n'
+PING: Final = b'event: ping\ndata: {"type":"ping"}\n\n'
 _MESSAGE_STOP: Final = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _DELTA_TAIL: Final = b"}}\n\n"
 
@@ -69,19 +66,18 @@ def _message_usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
 
 
 class AnthropicStream(TurnDriven):
-    """SSE bytes for a streamed message: ``start()``, ``feed(event)``*, then ``finish()`` or ``fail()``.
+    """A message: ``start()``, ``feed(event)``*, then ``finish()`` or ``fail()`` when streamed;
+    ``feed(event)``* then ``result()`` when collected (``collect=True``).
 
-    ``feed`` and ``finish`` raise :class:`GatewayError` for upstream failures; answer with ``fail(err)``.
-    Call ``ping()`` during long upstream silences (every 25 s or less).
+    ``feed``, ``finish`` and ``result`` raise :class:`GatewayError` for upstream failures; a stream answers
+    them with ``fail(err)``. Call ``ping()`` during long upstream silences (every 25 s or less).
     """
 
-    def __init__(self, params: TurnParams, *, message_id: str | None = None) -> None:
-        self.params = params
+    def __init__(self, params: TurnParams, *, message_id: str | None = None, collect: bool = False) -> None:
+        super().__init__(params, collect=collect)
         self.id = message_id or new_message_id()
-        self._turn = Turn(params)
         self._index = -1
         self._delta_head = b""
-        self._answered = False  # a text or tool_use block was sent
         self._stop_reason: StopReason | None = None
 
     @property
@@ -100,29 +96,19 @@ class AnthropicStream(TurnDriven):
             "stop_sequence": None,
             "usage": _message_usage(self.params.input_tokens, 1),
         }
-        return sse_event("message_start", {"type": "message_start", "message": message}) + _PING
+        return sse_event("message_start", {"type": "message_start", "message": message}) + PING
 
     def ping(self) -> bytes:
-        return _PING
+        return PING
 
-    def feed(self, event: KiroEvent) -> bytes:
-        outputs = self._turn.feed(event)
-        if not outputs:
-            return b""
-        return b"".join([self._encode(item) for item in outputs])
-
-    def finish(self) -> bytes:
-        if self._stop_reason is not None:
-            return b""
-        parts = [self._encode(item) for item in self._turn.finish()]
-        if not self._answered:
-            parts += [
-                self._encode(TextStart()),
-                self._encode(TextDelta(EMPTY_TURN_TEXT)),
-                self._encode(BlockStop("text")),
-            ]
+    def _closing(self) -> bytes:
         turn = self._turn
+        parts = [b""]
+        if not turn.has_answer:
+            parts.append(self._emit([TextStart(), TextDelta(EMPTY_TURN_TEXT), BlockStop("text")]))
         reason = self._stop_reason = turn.stop_reason
+        if self._blocks is not None:
+            return b""
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": reason, "stop_sequence": turn.stop_sequence},
@@ -132,7 +118,7 @@ class AnthropicStream(TurnDriven):
         return b"".join(parts)
 
     def fail(self, err: GatewayError) -> bytes:
-        return sse_event("error", err.anthropic_body())
+        return sse_event("error", error_body(err))
 
     def _start_block(self, block: dict[str, Any], delta_type: str, delta_field: str) -> bytes:
         self._index += 1
@@ -151,13 +137,11 @@ class AnthropicStream(TurnDriven):
             case ToolArgsDelta(fragment=fragment):
                 return self._delta_head + utf8(json_text(fragment)) + _DELTA_TAIL
             case TextStart():
-                self._answered = True
                 return self._start_block({"type": "text", "text": ""}, "text_delta", "text")
             case ThinkingStart():
                 block = {"type": "thinking", "thinking": "", "signature": ""}
                 return self._start_block(block, "thinking_delta", "thinking")
             case ToolStart(tool_id=tool_id, name=name):
-                self._answered = True
                 tool: dict[str, Any] = {"type": "tool_use", "id": tool_id, "name": name, "input": {}}
                 return self._start_block(tool, "input_json_delta", "partial_json")
             case BlockStop(block=kind, signature=signature):
@@ -173,34 +157,22 @@ class AnthropicStream(TurnDriven):
             case _:
                 assert_never(item)
 
-
-class AnthropicCollector(TurnCollector):
-    """A non-streamed ``message``: ``feed(event)``* then ``result()`` (both raise GatewayError)."""
-
-    def __init__(self, params: TurnParams, *, message_id: str | None = None) -> None:
-        super().__init__(params)
-        self.id = message_id or new_message_id()
-
     def result(self) -> dict[str, Any]:
+        """The ``message`` the collected outputs make."""
         content: list[dict[str, Any]] = []
-        answered = False
         for block in self.finished_blocks():
             if block.kind == "text":
-                answered = True
                 content.append({"type": "text", "text": block.text})
             elif block.kind == "thinking":
                 signature = block.signature or UNSIGNED_THINKING
                 content.append({"type": "thinking", "thinking": block.text, "signature": signature})
             elif block.kind == "tool_use":
-                answered = True
                 tool_input = parse_tool_input(block)
                 content.append(
                     {"type": "tool_use", "id": block.tool_id, "name": block.name, "input": tool_input}
                 )
             else:
                 assert_never(block.kind)
-        if not answered:
-            content.append({"type": "text", "text": EMPTY_TURN_TEXT})
         turn = self._turn
         return {
             "id": self.id,
@@ -208,7 +180,14 @@ class AnthropicCollector(TurnCollector):
             "role": "assistant",
             "model": self.params.model,
             "content": content,
-            "stop_reason": turn.stop_reason,
+            "stop_reason": self._stop_reason,
             "stop_sequence": turn.stop_sequence,
             "usage": _message_usage(turn.input_tokens, max(1, turn.output_tokens)),
         }
+
+
+class AnthropicCollector(AnthropicStream):
+    """A non-streamed ``message``: the stream builder, collecting."""
+
+    def __init__(self, params: TurnParams, *, message_id: str | None = None) -> None:
+        super().__init__(params, message_id=message_id, collect=True)

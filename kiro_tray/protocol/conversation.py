@@ -17,12 +17,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar, assert_never
+from typing import Any, Literal, Protocol, TypeVar, assert_never
 
 from pydantic import BaseModel, ConfigDict, Discriminator, ValidationError
 
-from ..errors import InvalidRequest
 from . import jsonsafe
+from .errors import InvalidRequest
 from .tokens import MESSAGE_OVERHEAD, estimate_image_tokens, estimate_text_tokens
 
 Role = Literal["user", "assistant"]
@@ -155,6 +155,32 @@ class Conversation:
     include_usage: bool = False
     conversation_id: str | None = None
     dropped_tools: tuple[str, ...] = ()
+
+
+class ClientRequest(Protocol):
+    """A validated request of some client API: what the gateway needs of it before conversion."""
+
+    def image_urls(self) -> list[str]:
+        """The remote (http/https) image URLs to fetch before :meth:`to_conversation`."""
+        ...
+
+    def to_conversation(self, fetched_images: Mapping[str, tuple[str, str]] | None = None) -> Conversation:
+        """The neutral conversation; ``fetched_images`` maps each remote URL to (media type, base64)."""
+        ...
+
+
+#: What a remote image stands for before it is fetched (validation, token counting): the smallest image.
+STAND_IN_IMAGE = ("image/png", "AAAA")
+
+
+def stand_ins(request: ClientRequest) -> dict[str, tuple[str, str]]:
+    return dict.fromkeys(request.image_urls(), STAND_IN_IMAGE)
+
+
+def estimate_request_tokens(request: ClientRequest) -> int:
+    """The input tokens of a validated request (``count_tokens``); remote images count at the smallest
+    image cost, unfetched."""
+    return estimate_conversation_tokens(request.to_conversation(stand_ins(request)))
 
 
 def part_tokens(part: Part) -> int:

@@ -26,9 +26,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
-from ..errors import ContextTooLong
-from .anthropic_request import anthropic_conversation
-from .anthropic_request import remote_image_urls as anthropic_remote_image_urls
 from .conversation import (
     Conversation,
     ImagePart,
@@ -48,9 +45,9 @@ from .conversation import (
     Turn,
     estimate_conversation_tokens,
 )
+from .errors import ContextTooLong
 from .history import repair_history
 from .models import context_window, resolve_model
-from .openai_request import openai_conversation
 
 logger = logging.getLogger("kiro_tray.protocol")
 
@@ -338,14 +335,20 @@ class _Rendered:
     payload: dict[str, Any]
 
 
-def _too_long(size: int, budget: int, reason: str) -> ContextTooLong:
+def _too_long(size: int, budget: int, window: int, reason: str) -> ContextTooLong:
+    """The byte budget stands for the model's window: ``size`` bytes count as that share of it, so the
+    token figures say how far over it is (``tokens`` > ``maximum``), as clients that compact expect."""
     return ContextTooLong(
         f"The conversation is too large for Kiro: {size:,} bytes of JSON, over the {budget:,}-byte limit, "
-        f"{reason}. Shorten the conversation (or compact it), the system prompt or the tool list."
+        f"{reason}. Shorten the conversation (or compact it), the system prompt or the tool list.",
+        tokens=max(window + 1, -(-window * size // budget)),
+        maximum=window,
     )
 
 
-def _trim(full: _Rendered, render: Callable[[tuple[Turn, ...]], _Rendered], budget: int) -> _Rendered:
+def _trim(
+    full: _Rendered, render: Callable[[tuple[Turn, ...]], _Rendered], budget: int, window: int
+) -> _Rendered:
     """2.11: drop the oldest (user, assistant) history pairs until the body fits ``budget``.
 
     Pairs keep history user-first; re-rendering re-runs the repairs, so a tool result whose call was
@@ -371,7 +374,7 @@ def _trim(full: _Rendered, render: Callable[[tuple[Turn, ...]], _Rendered], budg
             )
             return trimmed
         if drop >= len(history):
-            raise _too_long(size, budget, "even after dropping every earlier turn")
+            raise _too_long(size, budget, window, "even after dropping every earlier turn")
 
 
 def build_kiro_request(conversation: Conversation, options: ConvertOptions = ConvertOptions()) -> KiroRequest:
@@ -391,10 +394,11 @@ def build_kiro_request(conversation: Conversation, options: ConvertOptions = Con
     repairs = list(rendered.repairs)
     budget = options.payload_budget_bytes
     size = payload_size(rendered.payload)
+    window = context_window(conversation.model)
     if size > budget:
         if not options.trim_history:
-            raise _too_long(size, budget, "and history trimming is off")
-        rendered = _trim(rendered, render, budget)
+            raise _too_long(size, budget, window, "and history trimming is off")
+        rendered = _trim(rendered, render, budget, window)
         repairs.extend(r for r in (*rendered.repairs, HISTORY_TRIMMED) if r not in repairs)
     inverse = {alias: name for name, alias in rendered.tools.upstream_names.items() if alias != name}
     return KiroRequest(
@@ -408,24 +412,7 @@ def build_kiro_request(conversation: Conversation, options: ConvertOptions = Con
         thinking=not isinstance(thinking, ThinkingOff),
         stop_sequences=conversation.stop_sequences,
         max_tokens=conversation.max_tokens,
-        context_window=context_window(conversation.model),
+        context_window=window,
         stream=conversation.stream,
         include_usage=conversation.include_usage,
     )
-
-
-def openai_to_kiro(body: object, options: ConvertOptions = ConvertOptions()) -> KiroRequest:
-    """A chat-completions body (any parsed JSON value) -> a Kiro request; ``InvalidRequest`` if bad."""
-    return build_kiro_request(openai_conversation(body, options.fetched_images), options)
-
-
-def anthropic_to_kiro(body: object, options: ConvertOptions = ConvertOptions()) -> KiroRequest:
-    """A messages body (any parsed JSON value) -> a Kiro request; ``InvalidRequest`` if bad."""
-    return build_kiro_request(anthropic_conversation(body, options.fetched_images), options)
-
-
-def count_anthropic_tokens(body: object) -> int:
-    """``/v1/messages/count_tokens``: validates like ``/v1/messages`` and estimates the input tokens.
-    Remote (url) images are not fetched for counting; they count at the smallest image cost."""
-    stand_ins = {url: ("image/png", "AAAA") for url in anthropic_remote_image_urls(body)}
-    return estimate_conversation_tokens(anthropic_conversation(body, stand_ins))

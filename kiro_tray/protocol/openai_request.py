@@ -165,6 +165,18 @@ class ChatCompletionRequest(RequestModel):
     stream_options: StreamOptions | None = None
     n: int | None = Field(default=None, ge=1)
 
+    def image_urls(self) -> list[str]:
+        """The http(s) image URLs, in order, without duplicates: the gateway fetches these and passes
+        them to :meth:`to_conversation` as ``fetched_images``."""
+        urls: list[str] = []
+        for message in self.messages:
+            for part in message.content:
+                if isinstance(part, ImageContent):
+                    url = part.image_url.url
+                    if url.startswith(("http://", "https://")) and url not in urls:
+                        urls.append(url)
+        return urls
+
     def to_conversation(self, fetched_images: Mapping[str, tuple[str, str]] | None = None) -> Conversation:
         if self.n is not None and self.n > 1:
             raise bad_field("n", "only one choice per request is supported")
@@ -215,24 +227,6 @@ def openai_conversation(
 ) -> Conversation:
     """Validate and convert a chat-completions body (any JSON value) in one step."""
     return parse_openai_request(body).to_conversation(fetched_images)
-
-
-def remote_image_urls(body: object) -> list[str]:
-    """The http(s) image URLs in a (not yet validated) body, in order, without duplicates.
-
-    The gateway fetches these before conversion and passes them as ``fetched_images``."""
-    urls: list[str] = []
-    messages = body.get("messages") if isinstance(body, dict) else None
-    for message in messages if isinstance(messages, list) else []:
-        content = message.get("content") if isinstance(message, dict) else None
-        for part in content if isinstance(content, list) else []:
-            if not isinstance(part, dict) or part.get("type") != "image_url":
-                continue
-            image = _url_object(part.get("image_url"))
-            url = image.get("url") if isinstance(image, dict) else None
-            if isinstance(url, str) and url.startswith(("http://", "https://")) and url not in urls:
-                urls.append(url)
-    return urls
 
 
 def _plain_text(content: list[ContentPart], param: str) -> str:

@@ -17,9 +17,8 @@ import time
 import uuid
 from typing import Any, Final, Literal, assert_never
 
-from kiro_tray.errors import GatewayError
-
-from .kiro_events import KiroEvent
+from .errors import GatewayError
+from .openai_errors import error_body
 from .sse import SSE_DONE, json_text, sse_data, utf8
 from .turn import (
     BlockStop,
@@ -30,8 +29,6 @@ from .turn import (
     ThinkingStart,
     ToolArgsDelta,
     ToolStart,
-    Turn,
-    TurnCollector,
     TurnDriven,
     TurnOutput,
     TurnParams,
@@ -70,16 +67,24 @@ def new_completion_id() -> str:
 
 
 class OpenAIStream(TurnDriven):
-    """SSE for a streamed chat completion: ``start()``, ``feed(event)``*, then ``finish()`` or ``fail()``.
+    """A chat completion: ``start()``, ``feed(event)``*, then ``finish()`` or ``fail()`` when streamed;
+    ``feed(event)``* then ``result()`` when collected (``collect=True``).
 
-    ``feed`` and ``finish`` raise :class:`GatewayError` for upstream failures; answer with ``fail(err)``.
+    ``feed``, ``finish`` and ``result`` raise :class:`GatewayError` for upstream failures; a stream answers
+    them with ``fail(err)``.
     """
 
-    def __init__(self, params: TurnParams, *, completion_id: str | None = None, created: int | None = None):
-        self.params = params
+    def __init__(
+        self,
+        params: TurnParams,
+        *,
+        completion_id: str | None = None,
+        created: int | None = None,
+        collect: bool = False,
+    ):
+        super().__init__(params, collect=collect)
         self.id = completion_id or new_completion_id()
         self.created = int(time.time()) if created is None else created
-        self._turn = Turn(params)
         self._finish_reason: FinishReason | None = None
         self._tool_index = -1
         self._head = json_text(
@@ -102,18 +107,11 @@ class OpenAIStream(TurnDriven):
     def start(self) -> bytes:
         return self._chunk_prefix + b'{"role":"assistant","content":""}' + self._chunk_suffix
 
-    def feed(self, event: KiroEvent) -> bytes:
-        outputs = self._turn.feed(event)
-        if not outputs:
-            return b""
-        return b"".join([self._encode(item) for item in outputs])
-
-    def finish(self) -> bytes:
-        if self._finish_reason is not None:
-            return b""
-        parts = [self._encode(item) for item in self._turn.finish()]
+    def _closing(self) -> bytes:
         reason = self._finish_reason = finish_reason_for(self._turn.stop_reason)
-        parts.append(self._chunk_prefix + b'{},"logprobs":null,"finish_reason":"%s"}]}\n\n' % reason.encode())
+        if self._blocks is not None:
+            return b""
+        parts = [self._chunk_prefix + b'{},"logprobs":null,"finish_reason":"%s"}]}\n\n' % reason.encode()]
         if self.params.include_usage:
             body = json_text(usage_body(self._turn.usage))
             parts.append(utf8(f'data: {self._head},"choices":[],"usage":{body}}}\n\n'))
@@ -122,7 +120,7 @@ class OpenAIStream(TurnDriven):
 
     def fail(self, err: GatewayError) -> bytes:
         """The OpenAI error envelope as one ``data:`` event; deliberately no ``[DONE]`` after it."""
-        return sse_data(err.openai_body())
+        return sse_data(error_body(err))
 
     def _encode(self, item: TurnOutput) -> bytes:
         match item:
@@ -150,16 +148,8 @@ class OpenAIStream(TurnDriven):
             case _:
                 assert_never(item)
 
-
-class OpenAICollector(TurnCollector):
-    """A non-streamed ``chat.completion``: ``feed(event)``* then ``result()`` (both raise GatewayError)."""
-
-    def __init__(self, params: TurnParams, *, completion_id: str | None = None, created: int | None = None):
-        super().__init__(params)
-        self.id = completion_id or new_completion_id()
-        self.created = int(time.time()) if created is None else created
-
     def result(self) -> dict[str, Any]:
+        """The ``chat.completion`` the collected outputs make."""
         blocks = self.finished_blocks()
         text: list[str] = []
         reasoning: list[str] = []
@@ -193,8 +183,15 @@ class OpenAICollector(TurnCollector):
                     "index": 0,
                     "message": message,
                     "logprobs": None,
-                    "finish_reason": finish_reason_for(self._turn.stop_reason),
+                    "finish_reason": self._finish_reason,
                 }
             ],
             "usage": usage_body(self._turn.usage),
         }
+
+
+class OpenAICollector(OpenAIStream):
+    """A non-streamed ``chat.completion``: the stream builder, collecting."""
+
+    def __init__(self, params: TurnParams, *, completion_id: str | None = None, created: int | None = None):
+        super().__init__(params, completion_id=completion_id, created=created, collect=True)

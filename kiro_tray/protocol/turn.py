@@ -1,6 +1,6 @@
 """One assistant turn: Kiro events in, neutral output events out (shared by the OpenAI and Anthropic layers).
 
-:class:`Turn` is fed typed upstream events (:mod:`kiro_tray.protocol.kiro_events`) one at a time and
+:class:`TurnAssembler` is fed typed upstream events (:mod:`kiro_tray.protocol.kiro_events`) one at a time and
 returns the neutral events they produce: block starts (text, thinking, tool_use), deltas, block stops.
 The API layers only translate those into their wire format. Rules (kiro-protocol.md 3.4, 3.6, 4.2):
 
@@ -12,12 +12,12 @@ The API layers only translate those into their wire format. Rules (kiro-protocol
 - With thinking requested, ``<thinking>`` tags at the start of the text and ``reasoningContentEvent``
   text become thinking blocks; without it, reasoning events are dropped and text passes untouched.
 - The gateway applies ``stop_sequences`` to text and ``max_tokens`` to the output estimate; either
-  marks the turn :attr:`Turn.done` so the caller stops reading upstream. ``max_tokens`` is never
+  marks the turn :attr:`TurnAssembler.done` so the caller stops reading upstream. ``max_tokens`` is never
   applied in the middle of a tool call (the call is finished first).
 - ``ContentLengthExceededException`` or ``contextUsagePercentage >= 100`` end the turn normally with
   ``max_tokens``; ``ThrottlingException`` raises :class:`UpstreamOverloaded`; any other exception frame
   raises :class:`UpstreamError`.
-- :meth:`Turn.finish` at upstream EOF raises :class:`UpstreamError` if a tool call is still open: a
+- :meth:`TurnAssembler.finish` at upstream EOF raises :class:`UpstreamError` if a tool call is still open: a
   cut stream must never look like a finished turn.
 """
 
@@ -29,8 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, assert_never
 
-from kiro_tray.errors import UpstreamError, UpstreamOverloaded
-
+from .errors import GatewayError, UpstreamError, UpstreamOverloaded
 from .kiro_events import (
     ContextUsageEvent,
     KiroEvent,
@@ -194,7 +193,7 @@ class _StopFilter:
 # --- the turn --------------------------------------------------------------------------------------
 
 
-class Turn:
+class TurnAssembler:
     """Assembles one assistant turn from Kiro events; see the module docstring for the rules."""
 
     def __init__(self, params: TurnParams) -> None:
@@ -209,6 +208,7 @@ class Turn:
         self._signature: str | None = None
         self._closed_tools: set[str] = set()
         self._blocks = 0
+        self._answered = False
         self._tool_calls = 0
         self._meter = _TokenMeter()
         self._context_pct: float | None = None
@@ -277,6 +277,11 @@ class Turn:
     @property
     def tool_calls(self) -> int:
         return self._tool_calls
+
+    @property
+    def has_answer(self) -> bool:
+        """A text block or a tool call was produced (thinking alone is no answer)."""
+        return self._answered
 
     # -- feeding --
 
@@ -386,6 +391,7 @@ class Turn:
             self._tool_name = self.params.tool_names.get(event.name, event.name)
             self._tool_args = []
             self._blocks += 1
+            self._answered = True
             self._tool_calls += 1
             self._out.append(ToolStart(tool_id, self._tool_name))
         if event.input:
@@ -422,6 +428,7 @@ class Turn:
         self._open = kind
         self._blocks += 1
         if kind == "text":
+            self._answered = True
             self._out.append(TextStart())
         else:
             self._signature = None
@@ -495,9 +502,19 @@ class BlockCollector:
 
 
 class TurnDriven:
-    """What every API builder shares: the :class:`Turn` it runs, and that turn's progress."""
+    """What every API builder shares: the :class:`TurnAssembler` it runs, and where its outputs go.
 
-    _turn: Turn
+    Streamed (the default), ``feed`` and ``finish`` return the API's encoded events. Collected
+    (``collect=True``), the very same outputs, closing rules included, accumulate into blocks and
+    ``result()`` shapes them into one response body, the way an SDK accumulates a stream into its final
+    message. Subclasses implement ``_encode`` (one output to bytes), ``_closing`` (what ends the turn on the
+    wire) and ``result``."""
+
+    def __init__(self, params: TurnParams, *, collect: bool = False) -> None:
+        self.params = params
+        self._turn = TurnAssembler(params)
+        self._blocks: BlockCollector | None = BlockCollector() if collect else None
+        self._finished = False
 
     @property
     def done(self) -> bool:
@@ -509,25 +526,52 @@ class TurnDriven:
         return self._turn.usage
 
     @property
-    def turn(self) -> Turn:
+    def turn(self) -> TurnAssembler:
         return self._turn
 
+    def feed(self, event: KiroEvent) -> bytes:
+        """Bytes to send for one upstream event (nothing when collecting); raises GatewayError for
+        upstream failures."""
+        outputs = self._turn.feed(event)
+        return self._emit(outputs) if outputs else b""
 
-class TurnCollector(TurnDriven):
-    """The shared half of the non-streaming collectors: a :class:`Turn` whose outputs accumulate into
-    blocks. Subclasses build their API's response from ``finished_blocks()``."""
+    def finish(self) -> bytes:
+        """The end of the turn at upstream EOF (or after :attr:`done`); idempotent."""
+        if self._finished:
+            return b""
+        outputs = self._turn.finish()
+        self._finished = True
+        return self._emit(outputs) + self._closing()
 
-    def __init__(self, params: TurnParams) -> None:
-        self.params = params
-        self._turn = Turn(params)
-        self._blocks = BlockCollector()
+    def _emit(self, outputs: list[TurnOutput]) -> bytes:
+        if self._blocks is not None:
+            self._blocks.add(outputs)
+            return b""
+        return b"".join([self._encode(item) for item in outputs])
 
-    def feed(self, event: KiroEvent) -> None:
-        self._blocks.add(self._turn.feed(event))
+    def start(self) -> bytes:
+        """The first bytes of a streamed answer."""
+        raise NotImplementedError
+
+    def fail(self, err: GatewayError) -> bytes:
+        """The API's error event, for a failure after the stream began."""
+        raise NotImplementedError
+
+    def result(self) -> dict[str, Any]:
+        """The response body the collected outputs make."""
+        raise NotImplementedError
+
+    def _encode(self, item: TurnOutput) -> bytes:
+        raise NotImplementedError
+
+    def _closing(self) -> bytes:
+        raise NotImplementedError
 
     def finished_blocks(self) -> list[CollectedBlock]:
-        """Ends the turn (raising its GatewayError if it failed) and returns every block."""
-        self._blocks.add(self._turn.finish())
+        """Ends the turn (raising its GatewayError if it failed) and returns every collected block."""
+        if self._blocks is None:
+            raise RuntimeError("this builder streams; create it with collect=True to collect")
+        self.finish()
         return self._blocks.blocks
 
 

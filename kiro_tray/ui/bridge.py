@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ..events import CredentialsChanged, QuotaExhaustedSeen, ServiceStateChanged
+from ..events import CredentialsChanged, QuotaExhaustedSeen, QuotaRestored, ServiceStateChanged
 from ..gateway.service import GatewayService
 from ..logging_setup import LogLine, RingBufferHandler
 from ..store import RequestRecord
@@ -36,6 +36,7 @@ class ServiceBridge(QObject):
     stateChanged = Signal(object)  # ServiceStateChanged
     credentialsChanged = Signal(object)  # CredentialsChanged
     quotaExhausted = Signal(object)  # QuotaExhaustedSeen
+    quotaRestored = Signal(object)  # QuotaRestored
     storeCleared = Signal()
     recordsAdded = Signal(list)  # list[RequestRecord], oldest first
     recordsUpdated = Signal(list)  # list[RequestRecord] changed since the last flush
@@ -63,8 +64,9 @@ class ServiceBridge(QObject):
         self._timer.timeout.connect(self.flush)
         self._wake.connect(self._timer.start)
         service.state_changed.connect(self._on_state)
-        service.credentials_changed.connect(self._on_credentials)
-        service.quota_exhausted.connect(self._on_quota)
+        service.accounts.credentials_changed.connect(self._on_credentials)
+        service.accounts.quota_exhausted.connect(self._on_quota)
+        service.accounts.quota_restored.connect(self._on_quota_restored)
         service.store.added.connect(self._on_added)
         service.store.updated.connect(self._on_updated)
         service.store.cleared.connect(self._on_cleared)
@@ -75,8 +77,9 @@ class ServiceBridge(QObject):
         """Unsubscribe from the core (the service outlives nothing here, but tests reuse loops)."""
         service = self.service
         service.state_changed.disconnect(self._on_state)
-        service.credentials_changed.disconnect(self._on_credentials)
-        service.quota_exhausted.disconnect(self._on_quota)
+        service.accounts.credentials_changed.disconnect(self._on_credentials)
+        service.accounts.quota_exhausted.disconnect(self._on_quota)
+        service.accounts.quota_restored.disconnect(self._on_quota_restored)
         service.store.added.disconnect(self._on_added)
         service.store.updated.disconnect(self._on_updated)
         service.store.cleared.disconnect(self._on_cleared)
@@ -94,6 +97,9 @@ class ServiceBridge(QObject):
 
     def _on_quota(self, event: QuotaExhaustedSeen) -> None:
         self.quotaExhausted.emit(event)
+
+    def _on_quota_restored(self, event: QuotaRestored) -> None:
+        self.quotaRestored.emit(event)
 
     def _on_added(self, record: RequestRecord) -> None:
         with self._lock:

@@ -12,7 +12,6 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from ..events import CredentialsChanged, CredentialState, QuotaExhaustedSeen, ServiceStateChanged
 from ..gateway.service import GatewayService
-from ..store import RequestRecord
 from . import autostart
 from .bridge import ServiceBridge
 from .icons import IconState
@@ -25,7 +24,8 @@ BAD_CREDENTIALS: frozenset[CredentialState] = frozenset({"missing", "invalid"})
 CREDENTIAL_LABELS: dict[CredentialState, str] = {
     "ok": "ready",
     "expiring": "ready",
-    "expired": "ready (refreshed on the next request)",
+    "ready": "ready",
+    "expired": "expired, log in again",
     "missing": "none found, see Settings",
     "invalid": "rejected, log in again",
 }
@@ -65,13 +65,13 @@ class AppController(QObject):
         self.autostart_base = autostart_base
         self.autostart_enabled = False
         self.quota_message: str | None = None
-        self.credential_state: CredentialState = service.credential_state()
+        self.credential_state: CredentialState = service.accounts.state()
         self.last_notification: tuple[str, str] | None = None
         self._refresh_failures = service.metrics.refresh_failures
         bridge.stateChanged.connect(self._on_state)
         bridge.credentialsChanged.connect(self._on_credentials)
         bridge.quotaExhausted.connect(self._on_quota)
-        bridge.recordsUpdated.connect(self._on_records)
+        bridge.quotaRestored.connect(self._on_quota_restored)
         bridge.flushed.connect(self.changed)
 
     # ---- what the tray shows ----------------------------------------------------------------------
@@ -116,7 +116,7 @@ class AppController(QObject):
     async def start_service(self) -> None:
         self.quota_message = None
         await self.service.start()
-        self.credential_state = self.service.credential_state()
+        self.credential_state = self.service.accounts.state()
         self.changed.emit()
 
     async def stop_service(self) -> None:
@@ -190,7 +190,7 @@ class AppController(QObject):
             title = FAILURE_TITLES.get(event.reason or "", "Kiro Tray could not start")
             self.notify(title, event.message or "See the log for details.")
         if event.state in ("running", "stopped"):
-            self.credential_state = self.service.credential_state()
+            self.credential_state = self.service.accounts.state()
         self.changed.emit()
 
     def _on_credentials(self, event: CredentialsChanged) -> None:
@@ -212,8 +212,8 @@ class AppController(QObject):
             self.notify("Kiro quota used up", event.message)
         self.changed.emit()
 
-    def _on_records(self, records: list[RequestRecord]) -> None:
-        # A later success means the quota is back (a new month, or a new account).
-        if self.quota_message and any(r.status == 200 for r in records):
+    def _on_quota_restored(self, event: object) -> None:
+        # The account served a request again (a new month, or a new login).
+        if self.quota_message:
             self.quota_message = None
             self.changed.emit()

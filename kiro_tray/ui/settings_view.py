@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..errors import CredentialsError
 from ..gateway.service import GatewayService
 from ..logging_setup import Redactor
+from ..protocol.errors import CredentialsError
 from ..settings import (
     BY_ENV,
     DECLARATIONS,
@@ -409,21 +409,22 @@ class SettingsPanel(QWidget):
     def refresh_login(self) -> None:
         """Show the credential state and the client key (cheap: no I/O)."""
         service = self.service
-        info = service.credentials_info()
-        state = info.get("state", "missing")
-        where = info.get("where")
+        info = service.accounts.info()
+        state = info.state
+        where = info.where
         text = {
             "ok": "Working",
             "expiring": "Working (the access token is about to be refreshed)",
-            "expired": "Expired: the next request refreshes it",
+            "ready": "Ready: the first request fetches an access token",
+            "expired": "Expired: log in again",
             "missing": "No Kiro login found yet",
             "invalid": "Rejected by Kiro: log in again or paste a new refresh token",
         }.get(state, state)
         if where:
-            prefix = "Detected and using " if info.get("auto_detected") else "Using "
+            prefix = "Detected and using " if info.auto_detected else "Using "
             text = f"{prefix}{where}. {text}."
-        if info.get("message"):
-            text += f"\n{info['message']}"
+        if info.message:
+            text += f"\n{info.message}"
         self.login_state.setText(text)
         self.login_state.setStyleSheet(ERROR_STYLE if state in ("invalid", "missing") else "")
         self.guide.setVisible(state == "missing")
@@ -521,7 +522,7 @@ class SettingsPanel(QWidget):
         changed = new.changed(service.settings)
         await service.apply_settings(new)
         if reset_login and not any(s.applies == "reset_credentials" for s in changed):
-            await service.reset_credentials()
+            await service.accounts.reset()
         self.revert()
         self.refresh_login()
         names = ", ".join(s.env for s in changed if not s.secret)

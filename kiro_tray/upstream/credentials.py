@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
-from kiro_tray.errors import CredentialsError
+from kiro_tray.protocol.errors import CredentialsError
 from kiro_tray.upstream.secret_store import SecretStore, SecretStoreError, atomic_write_json
 
 AuthKind = Literal["social", "idc", "api_key"]

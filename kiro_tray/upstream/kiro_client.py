@@ -28,7 +28,7 @@ from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
 
-from ..errors import (
+from ..protocol.errors import (
     AccountSuspended,
     ContextTooLong,
     CredentialsError,
@@ -41,8 +41,11 @@ from ..errors import (
     UpstreamError,
     UpstreamOverloaded,
     UpstreamTimeout,
+    copy_with_message,
 )
+from ..protocol.eventstream import EventStreamError
 from ..protocol.jsonsafe import clip
+from ..protocol.kiro_events import KiroEvent, KiroEventDecoder
 from .credentials import Credential
 from .token_manager import KIRO_VERSION, SDK_VERSION, TokenManager
 
@@ -121,15 +124,35 @@ class _Budget:
         return timeout, f"{label} ({timeout:g} s)", False
 
 
+#: What can go wrong reading Kiro's answer once it has begun: the network, a silence, a corrupt frame.
+_READ_FAILURES = (aiohttp.ClientError, TimeoutError, EventStreamError)
+_CUT_MID_FRAME = "Kiro's stream ended in the middle of an event frame (connection cut)."
+
+
+def _read_failure(exc: BaseException, label: str) -> GatewayError:
+    """Each of :data:`_READ_FAILURES` as the gateway error it is, mapped in this one place (as httpx maps
+    transport errors at one boundary)."""
+    if isinstance(exc, aiohttp.ClientError):
+        return UpstreamError(f"The connection to Kiro broke mid-stream ({_network_cause(exc)}).")
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"Kiro went silent mid-answer: nothing arrived within the {label}.")
+    return UpstreamError(f"Kiro sent a corrupt event stream: {exc}.")
+
+
 class UpstreamStream:
-    """Kiro's answer body, already past its first chunk. Use as an async context manager: the upstream
+    """Kiro's answer as typed events, one list per network chunk, the first chunk already in hand.
+
+    Iterating yields the events each chunk completes; decoding happens here, and a broken connection, a
+    silence past the read timeout, a corrupt frame or an answer cut inside a frame raise one
+    :class:`~kiro_tray.protocol.errors.GatewayError` each. Use as an async context manager: the upstream
     response is always released (or closed, when abandoned half-way), so no connection leaks."""
 
     def __init__(self, response: aiohttp.ClientResponse, first_chunk: bytes, budget: _Budget) -> None:
         self._response = response
         self._budget = budget
         self._closed = False
-        self.first_chunk = first_chunk
+        self._first: bytes | None = first_chunk
+        self._decoder = KiroEventDecoder()
         self.retries = 0
         self.status = response.status
 
@@ -144,25 +167,25 @@ class UpstreamStream:
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> bytes:
-        if self._closed:
-            raise StopAsyncIteration
-        timeout, label, _ = self._budget.cap(self._budget.read, "stream read timeout")
+    async def __anext__(self) -> list[KiroEvent]:
+        chunk, self._first = self._first, None
+        label = "stream read timeout"
         try:
-            async with asyncio.timeout(timeout):
-                chunk = await self._response.content.readany()
-        except aiohttp.ClientError as exc:
+            if chunk is None:
+                if self._closed:
+                    raise StopAsyncIteration
+                timeout, label, _ = self._budget.cap(self._budget.read, label)
+                async with asyncio.timeout(timeout):
+                    chunk = await self._response.content.readany()
+            if not chunk:
+                await self.aclose()
+                if self._decoder.pending:
+                    raise UpstreamError(_CUT_MID_FRAME)
+                raise StopAsyncIteration
+            return self._decoder.feed(chunk)
+        except _READ_FAILURES as exc:
             await self.aclose()
-            raise UpstreamError(f"The connection to Kiro broke mid-stream ({_network_cause(exc)}).") from exc
-        except TimeoutError:
-            await self.aclose()
-            raise UpstreamTimeout(
-                f"Kiro went silent mid-answer: nothing arrived within the {label}."
-            ) from None
-        if not chunk:
-            await self.aclose()
-            raise StopAsyncIteration
-        return chunk
+            raise _read_failure(exc, label) from exc
 
     async def aclose(self) -> None:
         if self._closed:
@@ -193,9 +216,16 @@ class KiroClient:
         return self.config.api_base_url.rstrip("/")
 
     async def open_stream(
-        self, payload: dict[str, Any], tokens: TokenManager, *, model: str, stream: bool
+        self,
+        payload: dict[str, Any],
+        tokens: TokenManager,
+        *,
+        model: str,
+        stream: bool,
+        retried: Callable[[UpstreamRetried], None] | None = None,
     ) -> UpstreamStream:
-        """Send a chat request; returns once the first body chunk arrived (see the module docstring)."""
+        """Send a chat request; returns once the first body chunk arrived (see the module docstring).
+        ``retried`` hears of every retry of this call, the ones before a final failure included."""
         budget = self._budget(model, stream=stream)
 
         async def attempt(credential: Credential, arn: str | None, number: int) -> UpstreamStream | _Failure:
@@ -207,7 +237,7 @@ class KiroClient:
             headers = self._headers(credential, tokens.machine_id, number)
             return await self._send(data, headers, budget, model)
 
-        upstream, retries = await self._run(tokens, attempt, budget)
+        upstream, retries = await self._run(tokens, attempt, budget, retried)
         upstream.retries = retries
         return upstream
 
@@ -310,6 +340,7 @@ class KiroClient:
         tokens: TokenManager,
         attempt: Callable[[Credential, str | None, int], Awaitable[T | _Failure]],
         budget: _Budget,
+        retried: Callable[[UpstreamRetried], None] | None = None,
     ) -> tuple[T, int]:
         """Run ``attempt`` until it succeeds or its failure is final; returns ``(result, retries)``.
 
@@ -340,8 +371,10 @@ class KiroClient:
                 raise _final(outcome, number)
             retries += 1
             log.warning("Kiro attempt %d failed (%s); retrying in %.2f s", number, outcome.cause, delay)
-            if self._on_event is not None:
-                self._on_event(UpstreamRetried(outcome.cause, number, delay))
+            event = UpstreamRetried(outcome.cause, number, delay)
+            for listener in (self._on_event, retried):
+                if listener is not None:
+                    listener(event)
             if delay:
                 await asyncio.sleep(delay)
 
@@ -402,8 +435,7 @@ def _final(failure: _Failure, attempts: int) -> GatewayError:
     if failure.action != "retry" or attempts == 1:
         return failure.error
     error = failure.error
-    message = f"{error.message.removesuffix('.')} (after {attempts} attempts)."
-    return type(error)(message, param=error.param, retry_after=error.retry_after)
+    return copy_with_message(error, f"{error.message.removesuffix('.')} (after {attempts} attempts).")
 
 
 def _kiro_message(text: str) -> tuple[str, str | None]:

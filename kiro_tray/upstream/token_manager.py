@@ -31,12 +31,12 @@ from typing import Any, Literal
 
 import aiohttp
 
-from ..errors import CredentialsError, GatewayError, UpstreamError
+from ..protocol.errors import CredentialsError, GatewayError, UpstreamError
 from .credentials import AuthKind, Credential, CredentialStore
 
 log = logging.getLogger("kiro_tray.upstream.tokens")
 
-TokenState = Literal["ok", "expiring", "expired", "missing", "invalid"]
+TokenState = Literal["ok", "expiring", "ready", "expired", "missing", "invalid"]
 
 #: Kiro IDE identity sent on refresh and API calls (kiro-protocol.md 2.2). Constant on purpose: a
 #: gateway that changes its fingerprint looks less like the IDE (suspensions cluster on odd traffic).
@@ -131,19 +131,7 @@ class TokenManager:
 
     @property
     def state(self) -> TokenState:
-        credential = self._credential
-        if self._invalid is not None:
-            return "invalid"
-        if credential.access_token is None and credential.refresh_token is None:
-            return "missing"
-        if credential.auth_kind == "api_key":
-            return "ok"
-        left = credential.seconds_left()
-        if credential.access_token is None or (left is not None and left <= 0):
-            return "expired"
-        if left is None or left <= self._margin:
-            return "expiring"
-        return "ok"
+        return credential_state(self._credential, invalid=self._invalid is not None, margin=self._margin)
 
     def update_credential(self, credential: Credential) -> None:
         """Adopt a new login (the user logged in again): clears the ``invalid`` state."""
@@ -360,6 +348,24 @@ class TokenManager:
     def _emit(self, event: TokenEvent) -> None:
         if self._on_event is not None:
             self._on_event(event)
+
+
+def credential_state(credential: Credential, *, invalid: bool = False, margin: float = 600.0) -> TokenState:
+    """How usable a login is: ``ready`` is a login whose access token is still to be fetched (refreshed on
+    the next request, which is normal right after start); ``expired`` only an access token that can no
+    longer be renewed."""
+    if invalid:
+        return "invalid"
+    if credential.access_token is None and credential.refresh_token is None:
+        return "missing"
+    if credential.auth_kind == "api_key":
+        return "ok"
+    left = credential.seconds_left()
+    if credential.access_token is None or (left is not None and left <= 0):
+        return "ready" if credential.refresh_token else "expired"
+    if left is None or left <= margin:
+        return "expiring"
+    return "ok"
 
 
 def _usable(credential: Credential) -> bool:

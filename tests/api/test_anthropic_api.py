@@ -332,8 +332,8 @@ def test_stall_mid_stream_times_out_as_an_error_event(gateway: Gateway) -> None:
     assert events[-1][1]["error"]["type"] == "timeout_error"
 
 
+@pytest.mark.gateway_settings(ping_interval=0.05)
 def test_pings_flow_while_upstream_is_quiet(gateway: Gateway) -> None:
-    gateway.service.ping_interval = 0.05
     gateway.enqueue(Reply([Text("a"), Delay(0.4), Text("b")]))
     names = [n for n, _ in sse_events(gateway, {"model": MODEL, "max_tokens": 100, "messages": HELLO})]
     assert names.count("ping") >= 3

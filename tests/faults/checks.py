@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
-from kiro_tray.errors import GatewayError
+from kiro_tray.protocol.errors import GatewayError
 
 from ..harness import Gateway
 

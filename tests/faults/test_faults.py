@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiro_tray.errors import (
+from kiro_tray.protocol.errors import (
     CredentialsError,
     RateLimited,
     UpstreamError,
@@ -304,7 +304,7 @@ def expire_everything(gw: Gateway) -> None:
 def test_refresh_endpoint_down_while_the_token_still_works(rig: Rig, api: Api, stream: bool) -> None:
     """Graceful degradation: the refresh fails, the current access token keeps serving."""
     rig.gw.fake.auth.issued_ttl = 120  # inside the refresh margin: every call wants a refresh
-    rig.gw.run(rig.gw.service.reset_credentials())
+    rig.gw.run(rig.gw.service.accounts.reset())
     assert_success(call(rig.gw, api, stream), api, stream)
     rig.gw.fake.auth.refresh_failure = "down"
     out = call(rig.gw, api, stream, text="degraded")
@@ -339,7 +339,7 @@ def test_refresh_endpoint_down_is_a_retryable_upstream_error(rig: Rig) -> None:
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_refresh_invalid_grant(rig: Rig, api: Api, stream: bool) -> None:
     rig.gw.fake.auth.refresh_failure = "invalid_grant"
-    rig.gw.run(rig.gw.service.reset_credentials())  # a fresh token manager: it must refresh first
+    rig.gw.run(rig.gw.service.accounts.reset())  # a fresh token manager: it must refresh first
     out = call(rig.gw, api, stream)
     assert_error(out, api, CredentialsError, "log in to Kiro again")
     assert out.elapsed < SLACK
@@ -350,7 +350,7 @@ def test_refresh_invalid_grant(rig: Rig, api: Api, stream: bool) -> None:
     health = httpx.get(rig.gw.url + "/health", timeout=5).json()
     assert health["status"] == "degraded" and health["credentials"]["state"] == "invalid"
     rig.gw.fake.auth.refresh_failure = None
-    rig.gw.run(rig.gw.service.reset_credentials())  # the user logged in again
+    rig.gw.run(rig.gw.service.accounts.reset())  # the user logged in again
     rig.recovered(api, stream)
 
 

@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from kiro_tray.errors import GatewayError
 from kiro_tray.gateway.openapi import build_openapi
 from kiro_tray.protocol.anthropic_request import parse_anthropic_request
+from kiro_tray.protocol.errors import GatewayError
 from kiro_tray.protocol.openai_request import parse_openai_request
 
 from ..harness import Gateway, start_gateway, stop_gateway

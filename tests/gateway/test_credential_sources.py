@@ -49,7 +49,7 @@ def test_kiro_ide_login_is_auto_detected_and_rotated_tokens_written_back(blank: 
         }
         token_file.write_text(json.dumps(original))
         token_file.chmod(0o600)
-        gw.run(gw.service.reset_credentials())
+        gw.run(gw.service.accounts.reset())
         info = health(gw)["credentials"]
         assert isinstance(info, dict)
         assert info["source"] == "kiro_ide" and info["auto_detected"] is True

@@ -35,7 +35,7 @@ def test_health_needs_no_key_and_reveals_no_secret(gateway: Gateway) -> None:
     health = json.loads(body)
     assert health["status"] == "ok"
     assert health["name"] == "kiro-tray"
-    assert health["credentials"]["state"] in ("ok", "expired")  # refreshed on first use
+    assert health["credentials"]["state"] in ("ok", "ready")  # refreshed on first use
     assert health["credentials"]["source"] == "env"
     assert gateway.account is not None
     assert gateway.account.refresh_token not in body.decode()

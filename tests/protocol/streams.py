@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kiro_tray.errors import UpstreamError
 from kiro_tray.protocol.anthropic_stream import AnthropicStream
+from kiro_tray.protocol.errors import UpstreamError
 from kiro_tray.protocol.kiro_events import KiroEvent
 from kiro_tray.protocol.openai_stream import OpenAIStream
 from kiro_tray.protocol.turn import TurnParams

@@ -14,13 +14,13 @@ import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from kiro_tray.errors import UpstreamError
 from kiro_tray.protocol.anthropic_stream import (
     EMPTY_TURN_TEXT,
     UNSIGNED_THINKING,
     AnthropicCollector,
     AnthropicStream,
 )
+from kiro_tray.protocol.errors import UpstreamError
 from kiro_tray.protocol.kiro_events import (
     ContextUsageEvent,
     KiroEvent,

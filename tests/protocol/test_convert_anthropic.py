@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiro_tray.errors import InvalidRequest
+from kiro_tray.gateway.dialects import MESSAGES as MESSAGES_DIALECT
 from kiro_tray.protocol.anthropic_request import (
     anthropic_conversation,
     conversation_id_from_user_id,
-    remote_image_urls,
+    parse_anthropic_request,
 )
 from kiro_tray.protocol.conversation import (
     ImagePart,
@@ -29,11 +29,19 @@ from kiro_tray.protocol.conversation import (
     ToolChoiceTool,
     ToolResultPart,
     ToolUsePart,
+    estimate_request_tokens,
 )
-from kiro_tray.protocol.kiro_payload import ConvertOptions, anthropic_to_kiro, count_anthropic_tokens
+from kiro_tray.protocol.errors import InvalidRequest
+from kiro_tray.protocol.kiro_payload import ConvertOptions
 
 from ..kiro_payloads import current, history
 from .kiro_rules import assert_kiro_valid
+
+anthropic_to_kiro = MESSAGES_DIALECT.to_kiro
+
+
+def count_anthropic_tokens(body: object) -> int:
+    return estimate_request_tokens(MESSAGES_DIALECT.parse(body))
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "clients"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -203,8 +211,7 @@ def test_url_images_need_the_gateway_to_fetch_them() -> None:
         user([{"type": "text", "text": "see"}, block]),
         user([{"type": "tool_result", "tool_use_id": "x", "content": [block]}]),
     )
-    assert remote_image_urls(data) == [url]
-    assert remote_image_urls(["junk"]) == []
+    assert parse_anthropic_request(data).image_urls() == [url]
     assert invalid(data).param == "messages.0.content.1.source.url"
     request = anthropic_to_kiro(data, ConvertOptions(fetched_images={url: ("image/webp", PNG)}))
     assert current(request.payload)["images"][0] == {"format": "webp", "source": {"bytes": PNG}}

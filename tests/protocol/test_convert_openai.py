@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiro_tray.errors import ContextTooLong, InvalidRequest
+from kiro_tray.gateway.dialects import CHAT
 from kiro_tray.protocol.conversation import (
     ImagePart,
     TextPart,
@@ -24,11 +24,14 @@ from kiro_tray.protocol.conversation import (
     ToolResultPart,
     ToolUsePart,
 )
-from kiro_tray.protocol.kiro_payload import ConvertOptions, openai_to_kiro
-from kiro_tray.protocol.openai_request import openai_conversation, remote_image_urls
+from kiro_tray.protocol.errors import ContextTooLong, InvalidRequest
+from kiro_tray.protocol.kiro_payload import ConvertOptions
+from kiro_tray.protocol.openai_request import openai_conversation, parse_openai_request
 
 from ..kiro_payloads import current, history
 from .kiro_rules import assert_kiro_valid
+
+openai_to_kiro = CHAT.to_kiro
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "clients"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -128,8 +131,7 @@ def test_remote_images_are_listed_and_used_once_fetched() -> None:
             "content": [{"type": "image_url", "image_url": {"url": "http://h/i.gif"}}],
         },
     )
-    assert remote_image_urls(data) == [url, "http://h/i.gif"]
-    assert remote_image_urls("not a body") == []
+    assert parse_openai_request(data).image_urls() == [url, "http://h/i.gif"]
     error = invalid(body(user([{"type": "image_url", "image_url": {"url": url}}])))
     assert error.param == "messages.0.content.0.image_url.url"
     fetched = ConvertOptions(fetched_images={url: ("image/png", PNG)})

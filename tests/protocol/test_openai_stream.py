@@ -13,7 +13,7 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
 from openai.types.chat import ChatCompletionMessageFunctionToolCall as FunctionCall
 
-from kiro_tray.errors import UpstreamError, UpstreamOverloaded
+from kiro_tray.protocol.errors import UpstreamError, UpstreamOverloaded
 from kiro_tray.protocol.kiro_events import (
     ContextUsageEvent,
     KiroEvent,

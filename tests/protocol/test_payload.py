@@ -10,7 +10,6 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from kiro_tray.errors import ContextTooLong, InvalidRequest
 from kiro_tray.protocol.conversation import (
     Conversation,
     ImagePart,
@@ -29,6 +28,7 @@ from kiro_tray.protocol.conversation import (
     ToolUsePart,
     Turn,
 )
+from kiro_tray.protocol.errors import ContextTooLong, InvalidRequest
 from kiro_tray.protocol.kiro_payload import (
     HISTORY_TRIMMED,
     ConvertOptions,

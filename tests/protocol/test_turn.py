@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiro_tray.errors import UpstreamError, UpstreamOverloaded
+from kiro_tray.protocol.errors import UpstreamError, UpstreamOverloaded
 from kiro_tray.protocol.eventstream import encode_event, encode_exception
 from kiro_tray.protocol.kiro_events import (
     ContextUsageEvent,
@@ -31,7 +31,7 @@ from kiro_tray.protocol.turn import (
     ThinkingStart,
     ToolArgsDelta,
     ToolStart,
-    Turn,
+    TurnAssembler,
     TurnOutput,
     TurnParams,
 )
@@ -43,7 +43,7 @@ def params(**overrides: Any) -> TurnParams:
     return turn_params("claude-sonnet-4-5", 1234, **overrides)
 
 
-def run(turn: Turn, events: list[KiroEvent]) -> list[TurnOutput]:
+def run(turn: TurnAssembler, events: list[KiroEvent]) -> list[TurnOutput]:
     out: list[TurnOutput] = []
     for event in events:
         out += turn.feed(event)
@@ -63,7 +63,7 @@ def tool(tool_id: str, name: str, fragment: str = "", stop: bool = False) -> Too
 
 
 def test_text_tool_text_sequence() -> None:
-    turn = Turn(params())
+    turn = TurnAssembler(params())
     out = run(
         turn,
         [
@@ -98,7 +98,7 @@ def test_tool_call_in_many_fragments_streams_each_fragment_and_maps_the_alias_ba
     fragments = [arguments[i : i + 7] for i in range(0, len(arguments), 7)]
     events: list[KiroEvent] = [tool("tooluse_9", "t_3f2a", f) for f in fragments]
     events.append(tool("tooluse_9", "t_3f2a", stop=True))
-    turn = Turn(params(tool_names={"t_3f2a": "mcp__filesystem__write_file_with_a_very_long_name"}))
+    turn = TurnAssembler(params(tool_names={"t_3f2a": "mcp__filesystem__write_file_with_a_very_long_name"}))
     out = run(turn, events)
     assert out[0] == ToolStart("tooluse_9", "mcp__filesystem__write_file_with_a_very_long_name")
     assert [o.fragment for o in out if isinstance(o, ToolArgsDelta)] == fragments
@@ -107,7 +107,7 @@ def test_tool_call_in_many_fragments_streams_each_fragment_and_maps_the_alias_ba
 
 
 def test_new_tool_id_closes_the_open_call_and_duplicates_and_late_fragments_are_ignored() -> None:
-    turn = Turn(params())
+    turn = TurnAssembler(params())
     out = run(
         turn,
         [
@@ -130,17 +130,17 @@ def test_new_tool_id_closes_the_open_call_and_duplicates_and_late_fragments_are_
 
 
 def test_fragments_without_an_id_belong_to_the_open_call() -> None:
-    out = run(Turn(params()), [tool("a", "f", '{"x"'), tool("", "", ":1}"), tool("", "", stop=True)])
+    out = run(TurnAssembler(params()), [tool("a", "f", '{"x"'), tool("", "", ":1}"), tool("", "", stop=True)])
     assert out == [ToolStart("a", "f"), ToolArgsDelta('{"x"'), ToolArgsDelta(":1}"), BlockStop("tool_use")]
 
 
 def test_a_tool_call_without_arguments_gets_an_empty_object() -> None:
-    out = run(Turn(params()), [tool("a", "list_files", stop=True)])
+    out = run(TurnAssembler(params()), [tool("a", "list_files", stop=True)])
     assert out == [ToolStart("a", "list_files"), ToolArgsDelta("{}"), BlockStop("tool_use")]
 
 
 def test_empty_text_and_unknown_events_produce_nothing() -> None:
-    turn = Turn(params())
+    turn = TurnAssembler(params())
     out = run(turn, [TextEvent(""), UnknownEvent("followupPromptEvent")])
     assert out == []
     assert turn.is_empty
@@ -151,7 +151,7 @@ def test_empty_text_and_unknown_events_produce_nothing() -> None:
 
 
 def test_thinking_tags_become_a_thinking_block_when_requested() -> None:
-    turn = Turn(params(thinking=True))
+    turn = TurnAssembler(params(thinking=True))
     out = run(
         turn, [TextEvent("<think"), TextEvent("ing>\nWeigh it up."), TextEvent("</thinking>\n\nAnswer.")]
     )
@@ -166,12 +166,12 @@ def test_thinking_tags_become_a_thinking_block_when_requested() -> None:
 
 
 def test_thinking_tags_are_plain_text_when_thinking_was_not_requested() -> None:
-    out = run(Turn(params()), [TextEvent("<thinking>x</thinking>\n\ny")])
+    out = run(TurnAssembler(params()), [TextEvent("<thinking>x</thinking>\n\ny")])
     assert texts(out) == "<thinking>x</thinking>\n\ny"
 
 
 def test_an_open_thinking_block_with_no_text_is_closed_normally() -> None:
-    turn = Turn(params(thinking=True))
+    turn = TurnAssembler(params(thinking=True))
     out = run(turn, [TextEvent("<thinking>\nstill thinking when the stream ended"), ContextUsageEvent(5.0)])
     assert out == [
         ThinkingStart(),
@@ -187,7 +187,7 @@ def test_reasoning_events_carry_the_signature_or_are_dropped() -> None:
         ReasoningEvent("hard.", "sig-abc"),
         TextEvent("Result"),
     ]
-    out = run(Turn(params(thinking=True)), events)
+    out = run(TurnAssembler(params(thinking=True)), events)
     assert out == [
         ThinkingStart(),
         ThinkingDelta("Think "),
@@ -197,14 +197,14 @@ def test_reasoning_events_carry_the_signature_or_are_dropped() -> None:
         TextDelta("Result"),
         BlockStop("text"),
     ]
-    assert run(Turn(params()), events) == [TextStart(), TextDelta("Result"), BlockStop("text")]
+    assert run(TurnAssembler(params()), events) == [TextStart(), TextDelta("Result"), BlockStop("text")]
 
 
 # --- stop sequences and max_tokens -----------------------------------------------------------------
 
 
 def test_stop_sequence_split_across_chunks() -> None:
-    turn = Turn(params(stop_sequences=("\nHuman:", "END")))
+    turn = TurnAssembler(params(stop_sequences=("\nHuman:", "END")))
     out: list[TurnOutput] = []
     for chunk in ["Hello there", "\nHu", "man: next turn", "never seen"]:
         out += turn.feed(TextEvent(chunk))
@@ -219,7 +219,7 @@ def test_stop_sequence_split_across_chunks() -> None:
 
 
 def test_held_back_text_is_released_before_a_tool_call_and_at_the_end() -> None:
-    turn = Turn(params(stop_sequences=("STOP",)))
+    turn = TurnAssembler(params(stop_sequences=("STOP",)))
     first = turn.feed(TextEvent("ends with ST"))
     assert texts(first) == "ends with "  # "ST" could start STOP
     out = first + turn.feed(tool("t", "f", "{}", stop=True)) + turn.feed(TextEvent("and S")) + turn.finish()
@@ -253,7 +253,7 @@ def reference_stop(text: str, sequences: tuple[str, ...]) -> tuple[str, str | No
 @given(stop_cases())
 def test_stop_sequences_under_any_chunking(case: tuple[str, list[str], tuple[str, ...]]) -> None:
     text, chunks, sequences = case
-    turn = Turn(params(stop_sequences=sequences))
+    turn = TurnAssembler(params(stop_sequences=sequences))
     out: list[TurnOutput] = []
     for chunk in chunks:
         out += turn.feed(TextEvent(chunk))
@@ -267,7 +267,7 @@ def test_stop_sequences_under_any_chunking(case: tuple[str, list[str], tuple[str
 
 
 def test_max_tokens_stops_the_turn() -> None:
-    turn = Turn(params(max_tokens=10))
+    turn = TurnAssembler(params(max_tokens=10))
     turn.feed(TextEvent("x" * 20))  # ~5 tokens
     assert not turn.done
     turn.feed(TextEvent("y" * 40))  # ~15 tokens
@@ -278,7 +278,7 @@ def test_max_tokens_stops_the_turn() -> None:
 
 
 def test_max_tokens_waits_for_the_open_tool_call_to_finish() -> None:
-    turn = Turn(params(max_tokens=5))
+    turn = TurnAssembler(params(max_tokens=5))
     turn.feed(tool("t", "f", '{"text":"' + "z" * 80))
     assert not turn.done
     out = turn.feed(tool("t", "f", '"}', stop=True))
@@ -292,7 +292,7 @@ def test_max_tokens_waits_for_the_open_tool_call_to_finish() -> None:
 
 
 def test_content_length_exceeded_ends_the_turn_normally_with_max_tokens() -> None:
-    turn = Turn(params())
+    turn = TurnAssembler(params())
     out = turn.feed(TextEvent("partial"))
     out += turn.feed(UpstreamExceptionEvent("ContentLengthExceededException", "Input is too long."))
     assert turn.done
@@ -302,13 +302,13 @@ def test_content_length_exceeded_ends_the_turn_normally_with_max_tokens() -> Non
 
 
 def test_full_context_usage_marks_max_tokens() -> None:
-    turn = Turn(params())
+    turn = TurnAssembler(params())
     run(turn, [TextEvent("hi"), ContextUsageEvent(100.0)])
     assert turn.stop_reason == "max_tokens"
 
 
 def test_throttling_exception_is_overloaded() -> None:
-    turn = Turn(params())
+    turn = TurnAssembler(params())
     turn.feed(TextEvent("hi"))
     with pytest.raises(UpstreamOverloaded, match="ThrottlingException"):
         turn.feed(UpstreamExceptionEvent("ThrottlingException", "Too many requests"))
@@ -316,13 +316,13 @@ def test_throttling_exception_is_overloaded() -> None:
 
 def test_other_exceptions_are_upstream_errors_naming_type_and_message() -> None:
     with pytest.raises(UpstreamError) as info:
-        Turn(params()).feed(UpstreamExceptionEvent("InternalServerException", "boom"))
+        TurnAssembler(params()).feed(UpstreamExceptionEvent("InternalServerException", "boom"))
     assert not isinstance(info.value, UpstreamOverloaded)
     assert info.value.message == "Kiro upstream error (InternalServerException): boom"
 
 
 def test_a_stream_cut_in_the_middle_of_a_tool_call_is_an_error_never_a_finish() -> None:
-    turn = Turn(params())
+    turn = TurnAssembler(params())
     turn.feed(TextEvent("Writing the file."))
     turn.feed(tool("t", "write", '{"content":"abc'))
     with pytest.raises(UpstreamError, match="middle of a tool call"):
@@ -332,7 +332,7 @@ def test_a_stream_cut_in_the_middle_of_a_tool_call_is_an_error_never_a_finish() 
 
 
 def test_usage_from_context_usage_and_metering() -> None:
-    turn = Turn(params(context_window=200_000))
+    turn = TurnAssembler(params(context_window=200_000))
     assert turn.input_tokens == 1234  # the request estimate until Kiro reports
     assert not turn.looks_complete
     run(
@@ -352,7 +352,7 @@ def test_usage_from_context_usage_and_metering() -> None:
 
 
 def test_output_estimate_counts_text_thinking_and_tool_input() -> None:
-    turn = Turn(params(thinking=True))
+    turn = TurnAssembler(params(thinking=True))
     run(
         turn,
         [
@@ -364,7 +364,7 @@ def test_output_estimate_counts_text_thinking_and_tool_input() -> None:
 
 
 def test_without_metering_or_context_usage_the_stream_does_not_look_complete() -> None:
-    turn = Turn(params())
+    turn = TurnAssembler(params())
     run(turn, [TextEvent("hello")])
     assert not turn.looks_complete
     assert turn.credits is None
@@ -390,7 +390,7 @@ def test_real_frames_through_the_decoder_into_collected_blocks() -> None:
         ]
     )
     decoder = KiroEventDecoder()
-    turn = Turn(params())
+    turn = TurnAssembler(params())
     collected = BlockCollector()
     for i in range(0, len(stream), 37):  # arbitrary network chunking
         for event in decoder.feed(stream[i : i + 37]):
@@ -410,4 +410,4 @@ def test_real_exception_frame_is_raised() -> None:
         encode_exception("ThrottlingException", b'{"message":"Too many requests"}')
     )[0]
     with pytest.raises(UpstreamOverloaded, match="Too many requests"):
-        Turn(params()).feed(event)
+        TurnAssembler(params()).feed(event)

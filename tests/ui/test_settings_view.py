@@ -113,7 +113,7 @@ def test_pasted_refresh_token_goes_to_the_keyring_only(
 ) -> None:
     app = make_app(with_credentials=False)
     panel = app.window.settings
-    assert app.service.credential_state() == "missing"
+    assert app.service.accounts.state() == "missing"
     assert panel.guide.isVisibleTo(panel)  # first run: the guide is shown
     assert app.window.tabs.currentWidget() is panel
 
@@ -133,8 +133,8 @@ def test_pasted_refresh_token_goes_to_the_keyring_only(
     assert "proxy_api_key" not in json.loads(saved)
     assert stat.S_IMODE((app.paths.config_dir / SETTINGS_FILE_NAME).stat().st_mode) == 0o600
     assert panel.token_edit.text() == ""
-    assert app.service.credentials_info()["source"] == "keyring"
-    assert app.service.credential_state() != "missing"
+    assert app.service.accounts.info().source == "keyring"
+    assert app.service.accounts.state() != "missing"
     assert not panel.guide.isVisibleTo(panel)
 
 
@@ -197,7 +197,7 @@ def test_a_detected_kiro_ide_login_is_used_and_named(
     )
     arun(app.start())
     panel = app.window.settings
-    assert app.service.credentials_info()["auto_detected"]
+    assert app.service.accounts.info().auto_detected
     assert panel.login_state.text().startswith(f"Detected and using Kiro IDE login ({ide_file})")
     assert not panel.guide.isVisibleTo(panel)
     assert fake_kiro.account.refresh_token not in panel.login_state.text()

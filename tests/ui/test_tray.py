@@ -132,7 +132,7 @@ def test_busy_port_fails_with_the_reason_and_a_notification(make_app: UiFactory)
 
 def test_quota_used_up_notifies_and_shows_a_problem(make_app: UiFactory) -> None:
     app = make_app()
-    app.service.quota_exhausted.emit(QuotaExhaustedSeen("Monthly request limit reached."))
+    app.service.accounts.quota_exhausted.emit(QuotaExhaustedSeen("Monthly request limit reached."))
     app.bridge.flush()
     assert app.controller.last_notification == ("Kiro quota used up", "Monthly request limit reached.")
     assert app.tray.shown_state == "problem"

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiro_tray.errors import CredentialsError
+from kiro_tray.protocol.errors import CredentialsError
 from kiro_tray.upstream.credentials import (
     Credential,
     CredentialStore,

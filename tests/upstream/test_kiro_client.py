@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-from kiro_tray.errors import (
+from kiro_tray.protocol.errors import (
     AccountSuspended,
     ContextTooLong,
     CredentialsError,

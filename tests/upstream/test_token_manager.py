@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kiro_tray.errors import CredentialsError, UpstreamError
+from kiro_tray.protocol.errors import CredentialsError, UpstreamError
 from kiro_tray.upstream.credentials import Credential, SourceKind
 from kiro_tray.upstream.token_manager import TokenEvent, TokenManager, TokenRefreshed, TokenRefreshFailed
 from tests.fake_kiro.auth import DEFAULT_PROFILE_ARN, Account
@@ -102,7 +102,7 @@ async def test_twenty_concurrent_callers_share_one_refresh(
     account = fake.add_account()
     fake.auth.refresh_delay = 0.05
     manager, events = make(fake, session, social(account))
-    assert manager.state == "expired"
+    assert manager.state == "ready"
     results = await asyncio.gather(*(manager.get_token() for _ in range(20)))
     assert fake.auth.refresh_calls == 1
     assert len({r.access_token for r in results}) == 1
@@ -275,7 +275,7 @@ async def test_update_credential_clears_invalid(fake: FakeKiro, session: aiohttp
         await manager.get_token()
     fake.auth.refresh_failure = None
     manager.update_credential(social(account, access=None))
-    assert manager.state == "expired"
+    assert manager.state == "ready"
     assert valid_for_fake(fake, await manager.get_token())
 
 
@@ -304,7 +304,7 @@ async def test_refresh_endpoint_down_retries_then_fails(
     with pytest.raises(UpstreamError, match=r"unreachable.*HTTP 503"):
         await manager.get_token()
     assert fake.auth.refresh_calls == 3  # one try, two retries
-    assert manager.state == "expired"  # not invalid: the next call tries again
+    assert manager.state == "ready"  # not invalid: the next call tries again
     fake.auth.refresh_failure = None
     assert valid_for_fake(fake, await manager.get_token())
     assert isinstance(events[0], TokenRefreshFailed) and events[0].reason == "unreachable"

@@ -1,0 +1,170 @@
+"""Client API dialects: all the gateway knows of one client API, in one table entry.
+
+A :class:`Dialect` names its routes, how a body is validated into a :class:`ClientRequest` (which locates
+its remote images and converts into the neutral conversation), the builder that turns Kiro events into the
+API's stream or body, its error envelope, whether silences get pings, its model-list format and its label
+in the request records. Routes, the relay, the error middleware, OpenAPI and the store look the dialect up;
+nothing else compares API names. Adding an API is one entry here plus its protocol modules.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from ..protocol import anthropic_errors, openai_errors
+from ..protocol.anthropic_request import MessagesRequest, parse_anthropic_request
+from ..protocol.anthropic_stream import PING, AnthropicStream
+from ..protocol.conversation import ClientRequest
+from ..protocol.errors import GatewayError
+from ..protocol.kiro_payload import ConvertOptions, KiroRequest, build_kiro_request
+from ..protocol.openai_request import ChatCompletionRequest, parse_openai_request
+from ..protocol.openai_stream import OpenAIStream
+from ..protocol.turn import TurnDriven, TurnParams
+
+#: A model in ``/v1/models``: id, display name, context window, output limit.
+ModelEntry = tuple[str, str, int, int]
+#: A fixed date for the models' ``created`` fields (Kiro does not report one).
+MODELS_CREATED = 1_735_689_600  # 2025-01-01
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDoc:
+    """How the dialect appears in ``/openapi.json``."""
+
+    operation_id: str
+    summary: str
+    request_schema: str  # component name of the request model
+    response_schema: str
+    error_schema: str
+    schema_prefix: str  # prefix of the request model's component schemas
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    #: The API's name in request records, the requests panel and logs.
+    label: str
+    #: POST routes serving a turn (each also answers with doubled slashes).
+    paths: tuple[str, ...]
+    parse: Callable[[object], ClientRequest]
+    #: ``builder(params, collect=...)``: a stream builder, or the same collecting a whole body.
+    builder: Callable[..., TurnDriven]
+    error_status: Callable[[GatewayError], int]
+    error_body: Callable[[GatewayError], dict[str, Any]]
+    #: Sent during upstream silences of a stream (None: this API has no keep-alive event).
+    ping: bytes | None
+    model_list: Callable[[list[ModelEntry]], dict[str, Any]]
+    request_model: type[BaseModel]
+    doc: ApiDoc
+    #: POST routes estimating a body's input tokens (``count_tokens``), if the API has them.
+    count_paths: tuple[str, ...] = ()
+    #: Shared routes (``/v1/models``) answer in this dialect when the request carries this header.
+    marker_header: str | None = None
+
+    def to_kiro(self, body: object, options: ConvertOptions | None = None) -> KiroRequest:
+        """A body (any parsed JSON value) -> a Kiro request; :class:`InvalidRequest` if it is bad."""
+        options = options or ConvertOptions()
+        return build_kiro_request(self.parse(body).to_conversation(options.fetched_images), options)
+
+    def error_response(self, error: GatewayError) -> web.Response:
+        return web.json_response(
+            self.error_body(error), status=self.error_status(error), headers=error.headers()
+        )
+
+
+def _openai_models(entries: list[ModelEntry]) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": mid,
+                "object": "model",
+                "created": MODELS_CREATED,
+                "owned_by": "kiro",
+                "display_name": name,
+                "context_window": window,
+                "max_output_tokens": max_out,
+            }
+            for mid, name, window, max_out in entries
+        ],
+    }
+
+
+def _anthropic_models(entries: list[ModelEntry]) -> dict[str, Any]:
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(MODELS_CREATED))
+    data = [
+        {"type": "model", "id": mid, "display_name": name, "created_at": created}
+        for mid, name, _, _ in entries
+    ]
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    return {"data": data, "has_more": False, "first_id": first, "last_id": last}
+
+
+def _openai_builder(params: TurnParams, *, collect: bool = False) -> TurnDriven:
+    return OpenAIStream(params, collect=collect)
+
+
+def _anthropic_builder(params: TurnParams, *, collect: bool = False) -> TurnDriven:
+    return AnthropicStream(params, collect=collect)
+
+
+CHAT = Dialect(
+    name="chat",
+    label="openai",
+    paths=("/v1/chat/completions", "/chat/completions"),
+    parse=parse_openai_request,
+    builder=_openai_builder,
+    error_status=openai_errors.error_status,
+    error_body=openai_errors.error_body,
+    ping=None,
+    model_list=_openai_models,
+    request_model=ChatCompletionRequest,
+    doc=ApiDoc(
+        operation_id="createChatCompletion",
+        summary="OpenAI chat completions (streamed with stream: true)",
+        request_schema="OpenAIChatCompletionRequest",
+        response_schema="OpenAIChatCompletionResponse",
+        error_schema="OpenAIError",
+        schema_prefix="OpenAI",
+    ),
+)
+
+MESSAGES = Dialect(
+    name="messages",
+    label="anthropic",
+    paths=("/v1/messages", "/messages"),
+    parse=parse_anthropic_request,
+    builder=_anthropic_builder,
+    error_status=anthropic_errors.error_status,
+    error_body=anthropic_errors.error_body,
+    ping=PING,
+    model_list=_anthropic_models,
+    request_model=MessagesRequest,
+    doc=ApiDoc(
+        operation_id="createMessage",
+        summary="Anthropic messages (streamed with stream: true)",
+        request_schema="AnthropicMessagesRequest",
+        response_schema="AnthropicMessageResponse",
+        error_schema="AnthropicError",
+        schema_prefix="Anthropic",
+    ),
+    count_paths=("/v1/messages/count_tokens", "/messages/count_tokens"),
+    marker_header="anthropic-version",
+)
+
+#: Every dialect; the first is the default for requests no route or header ties to one.
+DIALECTS: tuple[Dialect, ...] = (CHAT, MESSAGES)
+
+
+def by_headers(headers: Any) -> Dialect:
+    """The dialect of a request on a shared or unknown route: the one whose marker header it carries."""
+    for dialect in DIALECTS:
+        if dialect.marker_header is not None and dialect.marker_header in headers:
+            return dialect
+    return DIALECTS[0]
