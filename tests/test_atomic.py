@@ -9,11 +9,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import keyring.backends.fail
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kiro_tray import atomic
+from kiro_tray.settings import SETTINGS_FILE_NAME, load_settings, write_settings_file
+from kiro_tray.upstream.credentials import CredsFileSource
+from kiro_tray.upstream.secret_store import FALLBACK_FILE_NAME, SecretStore
 
 SECRET = "aorSecret" + "S" * 60
 
@@ -126,3 +130,20 @@ def test_a_write_removes_what_a_killed_write_left(tmp_path: Path) -> None:
     atomic.write_json(tmp_path / "settings.json", {})
     assert names(tmp_path) == {"settings.json"}
     assert not stale.exists()
+
+
+def test_the_apps_files_drop_what_a_killed_write_left(tmp_path: Path) -> None:
+    leftovers = [make_temp(tmp_path, name, age_seconds=3600) for name in (FALLBACK_FILE_NAME, "creds.json")]
+    # The secrets file: as soon as the store falls back to it, before anything is written.
+    assert SecretStore(tmp_path, backend=keyring.backends.fail.Keyring()).get("anything") is None
+    assert not leftovers[0].exists()
+    # A credentials file written back: when it is loaded.
+    (tmp_path / "creds.json").write_text(json.dumps({"refreshToken": SECRET}))
+    assert CredsFileSource(tmp_path / "creds.json").load().refresh_token == SECRET
+    assert not leftovers[1].exists()
+    # The settings file: when it is written, with the helper (no fixed "settings.tmp" any more).
+    make_temp(tmp_path, SETTINGS_FILE_NAME, age_seconds=3600)
+    settings = load_settings(environ={}, cwd=tmp_path, config_dir=tmp_path)
+    write_settings_file(tmp_path / SETTINGS_FILE_NAME, settings)
+    assert names(tmp_path) == {"creds.json", SETTINGS_FILE_NAME}
+    assert mode(tmp_path / SETTINGS_FILE_NAME) == 0o600
