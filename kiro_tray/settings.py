@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from . import atomic
+
 log = logging.getLogger("kiro_tray.settings")
 
 SETTINGS_FILE_NAME = "settings.json"
@@ -430,7 +432,8 @@ def read_settings_file(path: Path) -> dict[str, Any]:
 
 
 def write_settings_file(path: Path, settings: Settings, *, names: Iterable[str] | None = None) -> None:
-    """Atomically write non-secret settings, readable by the user only.
+    """Atomically write non-secret settings, readable by the user only (:mod:`kiro_tray.atomic`, which
+    also removes temp files an interrupted earlier write left behind).
 
     With ``names``, only those settings are written over what the file already holds (the settings window
     passes what the user changed, so values that came from the environment or the command line are not
@@ -442,11 +445,7 @@ def write_settings_file(path: Path, settings: Settings, *, names: Iterable[str] 
         current.update({k: v for k, v in values.items() if k in wanted})
         values = current
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(values, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    atomic.write_json(path, values, sort_keys=True)
 
 
 def load_settings(

@@ -5,7 +5,7 @@ Both request front ends (``openai_request``, ``anthropic_request``) produce a :c
 Parts, tool choices and thinking requests are tagged unions (``kind``) dispatched with ``assert_never``.
 
 The bottom of the module holds what both front ends share: body validation that turns pydantic errors
-into :class:`~kiro_tray.errors.InvalidRequest` naming the field path, and image checks.
+into :class:`~kiro_tray.protocol.errors.InvalidRequest` naming the field path, and image checks.
 """
 
 from __future__ import annotations

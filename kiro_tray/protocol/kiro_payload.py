@@ -13,7 +13,7 @@ The pipeline is ``client body -> Conversation -> repair_history -> render -> siz
   10,000 characters move into the system text; schemas are sanitised.
 - Images (2.9) go in ``userInputMessage.images``, including images returned inside tool results.
 - Size (2.11): above ``payload_budget_bytes`` of JSON the oldest history turn pairs are dropped
-  (re-repairing the rest) or, with trimming off, :class:`~kiro_tray.errors.ContextTooLong` is raised.
+  (re-repairing the rest) or, with trimming off, :class:`~kiro_tray.protocol.errors.ContextTooLong` is raised.
 """
 
 from __future__ import annotations

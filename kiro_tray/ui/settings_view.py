@@ -48,7 +48,7 @@ from ..settings import (
     SettingsError,
     write_settings_file,
 )
-from ..upstream.credentials import validate_refresh_token
+from ..upstream.credentials import save_login, validate_refresh_token
 from ..upstream.secret_store import SecretStoreError
 from .slots import async_slot
 
@@ -534,15 +534,12 @@ class SettingsPanel(QWidget):
 
     def _save_login(self, token: str, new: Settings) -> None:
         """Runs in a thread: the keyring blocks."""
-        store = self.service.secret_store
-        store.set("refresh_token", validate_refresh_token(token, "Refresh token"))
-        store.set("region", new.kiro_region)
-        if new.profile_arn:
-            store.set("profile_arn", new.profile_arn)
-        else:
-            store.delete("profile_arn")
-        for stale in ("client_id", "client_secret"):  # a pasted token is a social login
-            store.delete(stale)
+        save_login(
+            self.service.secret_store,
+            refresh_token=token,
+            profile_arn=new.profile_arn,
+            region=new.kiro_region,
+        )
 
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy

@@ -3,14 +3,16 @@
 Entries live under the keyring service ``kiro-tray``; the names the app uses:
 
 - ``proxy_api_key``: the key clients must send to the gateway (generated on first run).
-- ``refresh_token``, ``profile_arn``, ``region``, ``client_id``, ``client_secret``: a Kiro login the app
-  saved itself (see ``credentials.KeyringSource``); the last two only for Builder ID / Identity Center.
+- a Kiro login the app saved itself: the entries named in ``credentials.saved_login``, the only code
+  that reads or writes them.
 
 When keyring has no usable backend (the ``fail`` or ``null`` backend, a chainer with nothing to chain, or
 any ``KeyringError`` on first use) the store falls back to ``secrets.json`` in the directory it is given:
-directory created 0700, file 0600, rewritten atomically. ``is_fallback`` says so and one WARNING names
-the file. Once the keyring has worked, a later failure (locked keyring, access denied) raises
-:class:`SecretStoreError`, as does an unreadable fallback file; the message never holds a value.
+directory created 0700, file 0600, rewritten atomically (:mod:`kiro_tray.atomic`; temp files a killed
+process left behind are removed when the fallback is chosen and on every write). ``is_fallback`` says
+so and one WARNING names the file. Once the keyring has worked, a later failure (locked keyring, access
+denied) raises :class:`SecretStoreError`, as does an unreadable fallback file; the message never holds a
+value.
 
 Everything here blocks (D-Bus, Keychain, file I/O): call it through ``asyncio.to_thread``. Values are
 never logged.
@@ -21,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 
@@ -31,6 +32,8 @@ import keyring.backends.fail
 import keyring.backends.null
 from keyring.backend import KeyringBackend
 from keyring.errors import KeyringError, PasswordDeleteError
+
+from kiro_tray import atomic
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,7 @@ class SecretStore:
                 reason,
                 self._fallback_path,
             )
+            atomic.remove_stale_temps(self._fallback_path.parent, self._fallback_path.name)
         return self._backend
 
     # -- file fallback --------------------------------------------------------------------------------
@@ -169,31 +173,11 @@ class SecretStore:
             if not directory.exists():
                 directory.mkdir(mode=0o700, parents=True)
                 os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
-            atomic_write_json(self._fallback_path, entries, mode=0o600)
+            atomic.write_json(self._fallback_path, entries, mode=0o600)
         except OSError as exc:
             raise SecretStoreError(
                 f"secret file {self._fallback_path} cannot be written: {exc.strerror}"
             ) from None
-
-
-def atomic_write_json(path: Path, data: object, *, mode: int = 0o600) -> None:
-    """Write ``data`` as JSON to ``path`` atomically: a temp file in the same directory, its mode set
-    before anything is written, then ``os.replace``."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp_name, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _keyring_failed(backend: KeyringBackend, action: str, name: str, exc: KeyringError) -> SecretStoreError:

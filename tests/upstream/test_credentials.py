@@ -32,6 +32,7 @@ from kiro_tray.upstream.credentials import (
     default_kiro_cli_db_paths,
     default_kiro_ide_token_path,
     discover,
+    save_login,
 )
 from kiro_tray.upstream.secret_store import SERVICE, SecretStore
 
@@ -480,6 +481,44 @@ def test_keyring_source_on_a_machine_without_keyring(tmp_path: Path) -> None:
     assert KeyringSource(
         SecretStore(tmp_path, backend=keyring.backends.fail.Keyring())
     ).load().refresh_token == (REFRESH)
+
+
+def test_save_login_replaces_a_saved_idc_login_with_the_pasted_token(
+    tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    store = SecretStore(tmp_path)
+    KeyringSource(store).save(
+        Credential("idc", refresh_token=REFRESH, profile_arn=ARN, client_id="c", client_secret=CLIENT_SECRET)
+    )
+
+    save_login(store, refresh_token=f"  {ROTATED}\n", profile_arn=ARN, region="eu-central-1")
+
+    assert KeyringSource(store).load() == Credential(
+        "social", refresh_token=ROTATED, profile_arn=ARN, region="eu-central-1"
+    )
+    assert {name for _, name in memory_keyring.values} == {"refresh_token", "profile_arn", "region"}
+
+
+def test_save_login_forgets_an_unset_profile_arn_and_region(tmp_path: Path) -> None:
+    store = SecretStore(tmp_path, backend=keyring.backends.fail.Keyring())  # the secrets file
+    save_login(store, refresh_token=REFRESH, profile_arn=ARN, region="eu-west-1")
+    save_login(store, refresh_token="ksk_" + "K" * 40, profile_arn=None, region=None)
+    assert json.loads((tmp_path / "secrets.json").read_text()) == {"refresh_token": "ksk_" + "K" * 40}
+    assert KeyringSource(store).load() == Credential(
+        "api_key", refresh_token="ksk_" + "K" * 40, access_token="ksk_" + "K" * 40
+    )
+
+
+@pytest.mark.parametrize("token", ["aorAAAAA...BBBB", "  "])
+def test_save_login_rejects_a_truncated_token_before_writing(
+    token: str, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    store = SecretStore(tmp_path)
+    save_login(store, refresh_token=REFRESH, profile_arn=None, region="us-east-1")
+    before = dict(memory_keyring.values)
+    with pytest.raises(CredentialsError, match=r"^Refresh token: the refresh token is (empty|truncated)"):
+        save_login(store, refresh_token=token, profile_arn=ARN, region="eu-west-1")
+    assert memory_keyring.values == before
 
 
 # -- discovery ---------------------------------------------------------------------------------------
