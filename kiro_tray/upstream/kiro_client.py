@@ -1,9 +1,9 @@
 """KiroClient: sends requests to Kiro with IDE-style headers, retries before the first byte, and timeouts.
 
 ``open_stream`` returns only once Kiro's first body chunk is in hand, so every failure before that point
-(HTTP errors, network errors, the first-token timeout) is retried or mapped to a :mod:`kiro_tray.protocol.errors`
-class while the gateway can still answer with a real status code (kiro-protocol.md 4). After the first
-byte nothing is retried: the caller owns the stream.
+(HTTP errors, network errors, the first-token timeout) is retried or mapped to a
+:mod:`kiro_tray.protocol.errors` class while the gateway can still answer with a real status code
+(kiro-protocol.md 4). After the first byte nothing is retried: the caller owns the stream.
 
 Proxies: the caller creates the ``ClientSession`` with ``trust_env=True`` so ``HTTPS_PROXY`` /
 ``NO_PROXY`` are honoured; this module never reads the environment.
