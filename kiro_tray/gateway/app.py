@@ -63,7 +63,7 @@ def dialect_for(request: web.Request) -> Dialect:
     """The dialect of the matched route; on shared and unknown routes, the one the headers point to."""
     resource = request.match_info.route.resource
     routed = request.app[ROUTE_DIALECTS].get(resource) if resource is not None else None
-    return routed if routed is not None else by_headers(request.headers)
+    return routed if routed is not None else by_headers(request.headers, request.path)
 
 
 def _route_label(request: web.Request) -> tuple[str, str]:

@@ -162,9 +162,14 @@ MESSAGES = Dialect(
 DIALECTS: tuple[Dialect, ...] = (CHAT, MESSAGES)
 
 
-def by_headers(headers: Any) -> Dialect:
-    """The dialect of a request on a shared or unknown route: the one whose marker header it carries."""
+def by_headers(headers: Any, path: str = "") -> Dialect:
+    """The dialect of a request no route ties to one (a shared route, a preflight, an unknown method):
+    the one whose marker header it carries, else the one whose routes its path falls under."""
     for dialect in DIALECTS:
         if dialect.marker_header is not None and dialect.marker_header in headers:
+            return dialect
+    clean = "/" + "/".join(part for part in path.split("/") if part)
+    for dialect in DIALECTS:
+        if any(clean == p or clean.startswith(p + "/") for p in dialect.paths):
             return dialect
     return DIALECTS[0]

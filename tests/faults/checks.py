@@ -17,11 +17,13 @@ from typing import Any, Literal
 
 import httpx
 
+from kiro_tray.gateway.dialects import CHAT, MESSAGES
 from kiro_tray.protocol.errors import GatewayError
 
 from ..harness import Gateway
 
 Api = Literal["openai", "anthropic"]
+DIALECTS_BY_API = {"openai": CHAT, "anthropic": MESSAGES}
 MODEL = "claude-sonnet-4-5"
 PATHS: dict[Api, str] = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
 
@@ -124,16 +126,15 @@ def error_message(api: Api, body: Any) -> str:
 def assert_envelope(api: Api, body: Any, error: type[GatewayError], needle: str = "") -> None:
     """``body`` is ``error``'s envelope in ``api``'s format, and its message mentions ``needle``."""
     message = error_message(api, body)
+    expected = DIALECTS_BY_API[api].error_body(error("probe"))
+    assert body["error"]["type"] == expected["error"]["type"], body
     if api == "openai":
-        assert body["error"]["type"] == error.openai_type, body
         assert body["error"]["code"] == error.code, body
-    else:
-        assert body["error"]["type"] == error.anthropic_type, body
     assert needle.lower() in message.lower(), f"{needle!r} not in {message!r}"
 
 
 def status_of(error: type[GatewayError], api: Api) -> int:
-    return error("probe").status_for(api)
+    return DIALECTS_BY_API[api].error_status(error("probe"))
 
 
 def assert_error(out: Outcome, api: Api, error: type[GatewayError], needle: str = "") -> None:

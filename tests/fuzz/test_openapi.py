@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from kiro_tray.gateway.dialects import CHAT, MESSAGES
 from kiro_tray.gateway.openapi import build_openapi
 from kiro_tray.protocol.anthropic_request import parse_anthropic_request
 from kiro_tray.protocol.errors import GatewayError
@@ -83,12 +84,13 @@ def _tree(root: type[GatewayError] = GatewayError) -> Iterator[type[GatewayError
 
 
 def test_chat_routes_declare_every_error_status_in_their_envelope() -> None:
-    for path, api, envelope in (
-        ("/v1/chat/completions", "openai", "OpenAIError"),
-        ("/v1/messages", "anthropic", "AnthropicError"),
+    for path, dialect, envelope in (
+        ("/v1/chat/completions", CHAT, "OpenAIError"),
+        ("/v1/messages", MESSAGES, "AnthropicError"),
     ):
         responses = DOCUMENT["paths"][path]["post"]["responses"]
-        statuses = {str(cls("x").status_for(api)) for cls in _tree() if cls.kind != "method_not_allowed"}  # type: ignore[arg-type]
+        kept = (cls for cls in _tree() if cls.kind != "method_not_allowed")
+        statuses = {str(dialect.error_status(cls("x"))) for cls in kept}
         assert statuses <= set(responses), (path, statuses - set(responses))
         for status in statuses:
             assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith(envelope)
@@ -101,9 +103,9 @@ def test_error_envelopes_match_the_error_tree() -> None:
     openai_error, anthropic_error = validator("OpenAIError"), validator("AnthropicError")
     for cls in _tree():
         error = cls("something went wrong", param="messages.0")
-        assert openai_error.is_valid(error.openai_body()), cls
-        assert anthropic_error.is_valid(error.anthropic_body()), cls
-        assert not openai_error.is_valid(error.anthropic_body())
+        assert openai_error.is_valid(CHAT.error_body(error)), cls
+        assert anthropic_error.is_valid(MESSAGES.error_body(error)), cls
+        assert not openai_error.is_valid(MESSAGES.error_body(error))
 
 
 OPENAI_BODIES: list[Any] = [

@@ -63,7 +63,7 @@ def test_menu_shows_status_and_every_entry(make_app: UiFactory) -> None:
     texts = [a.text() for a in app.tray.menu.actions() if not a.isSeparator()]
     assert texts[0] == f"Running on {app.service.url}"
     assert texts[1] == "Today: 0 requests, 0 errors"
-    assert texts[2] == "Credentials: ready (refreshed on the next request)"
+    assert texts[2] == "Credentials: ready"
     assert texts[3:] == [
         "Stop server",
         "Copy base URL",
@@ -171,9 +171,9 @@ def test_a_second_gateway_on_the_port_says_already_running(make_app: UiFactory) 
 def test_icon_shows_busy_while_streams_are_open(make_app: UiFactory) -> None:
     app = make_app()
     metrics = app.service.metrics
-    metrics.stream_opened()
+    metrics.active_streams += 1
     assert app.controller.icon_state() == "busy"
-    metrics.stream_closed()
+    metrics.active_streams -= 1
     assert app.controller.icon_state() == "running"
 
 

@@ -28,7 +28,7 @@ from kiro_tray.protocol.errors import (
     UpstreamOverloaded,
     UpstreamTimeout,
 )
-from kiro_tray.protocol.kiro_events import KiroEventDecoder, TextEvent
+from kiro_tray.protocol.kiro_events import KiroEvent, TextEvent
 from kiro_tray.upstream.credentials import Credential
 from kiro_tray.upstream.kiro_client import ClientConfig, ClientEvent, KiroClient, UpstreamRetried
 from kiro_tray.upstream.token_manager import TokenManager
@@ -111,16 +111,16 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-async def read_all(client: KiroClient, tokens: TokenManager, **kwargs: Any) -> bytes:
+async def read_all(client: KiroClient, tokens: TokenManager, **kwargs: Any) -> list[KiroEvent]:
     upstream = await client.open_stream(
         PAYLOAD, tokens, model=kwargs.pop("model", MODEL), **{"stream": True, **kwargs}
     )
     async with upstream:
-        return upstream.first_chunk + b"".join([chunk async for chunk in upstream])
+        return [event async for batch in upstream for event in batch]
 
 
-def texts(body: bytes) -> str:
-    return "".join(e.content for e in KiroEventDecoder().feed(body) if isinstance(e, TextEvent))
+def texts(events: list[KiroEvent]) -> str:
+    return "".join(e.content for e in events if isinstance(e, TextEvent))
 
 
 # ---- success, headers, profileArn -------------------------------------------------------------------
@@ -135,8 +135,8 @@ async def test_stream_returns_first_chunk_and_releases_the_connection(
     fake.enqueue(text_reply("Hello there", chunks=2))
     upstream = await client.open_stream(PAYLOAD, tokens, model=MODEL, stream=True)
     async with upstream:
-        assert upstream.first_chunk and upstream.retries == 0
-        body = upstream.first_chunk + b"".join([chunk async for chunk in upstream])
+        assert upstream.retries == 0
+        body = [event async for batch in upstream for event in batch]
     assert texts(body) == "Hello there"
     assert busy_connections(session) == 0 and events == []
 
@@ -441,7 +441,7 @@ async def test_first_token_timeout_cancels_and_retries(
     upstream = await client.open_stream(PAYLOAD, tokens, model=MODEL, stream=True)
     async with upstream:
         assert upstream.retries == 2
-        body = upstream.first_chunk + b"".join([chunk async for chunk in upstream])
+        body = [event async for batch in upstream for event in batch]
     assert texts(body) == "prompt"
     assert [e.cause for e in events] == ["first-token timeout"] * 2
     await asyncio.wait_for(fake.wait_idle(), 2)
@@ -473,13 +473,13 @@ async def test_read_timeout_between_chunks(fake: FakeKiro, session: aiohttp.Clie
     client, _ = client_for(session, fake.url, stream_read_timeout=0.2)
     tokens = tokens_for(fake, session, fake.add_account())
     fake.enqueue(Reply([Text("first"), Delay(0.02), Text("second"), Stall()]))
-    received: list[bytes] = []
+    received: list[KiroEvent] = []
     upstream = await client.open_stream(PAYLOAD, tokens, model=MODEL, stream=True)
     async with upstream:
         with pytest.raises(UpstreamTimeout, match=r"stream read timeout \(0.2 s\)"):
-            async for chunk in upstream:
-                received.append(chunk)
-    assert texts(upstream.first_chunk + b"".join(received)) == "firstsecond"
+            async for batch in upstream:
+                received.extend(batch)
+    assert texts(received) == "firstsecond"
     await asyncio.wait_for(fake.wait_idle(), 2)
     assert busy_connections(session) == 0
 
