@@ -88,16 +88,10 @@ class ResponseStarted:
     first_byte_ms: float
 
 
-@dataclass(frozen=True, slots=True)
-class RequestFinished:
-    key: int  # unique in this process (request ids come from clients and may repeat)
-    request_id: str
-    method: str
-    path: str
-    route: str  # the route pattern (``/v1/messages``), never the raw path
-    api: str
-    status: int
-    total_ms: float
+@dataclass(slots=True)
+class Outcome:
+    """What serving one request came to: noted while it is served, published when it ends."""
+
     first_byte_ms: float | None = None
     streamed: bool = False  # a ResponseStarted was published for it
     model: str | None = None
@@ -107,13 +101,26 @@ class RequestFinished:
     credits: float | None = None
     retries: int = 0
     account: str | None = None
-    tenant: str | None = None
+    tenant: str | None = None  # short hash of a tenant's token, never the token
     repairs: tuple[str, ...] = ()
     dropped_tools: tuple[str, ...] = ()
     summary: str = ""
-    preview: str = ""
+    response_preview: str = ""
     error: str | None = None
     error_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    key: int  # unique in this process (request ids come from clients and may repeat)
+    request_id: str
+    method: str
+    path: str
+    route: str  # the route as registered (``/v1/messages``), never the raw path
+    api: str
+    status: int
+    total_ms: float
+    outcome: Outcome  # a copy: subscribers may keep it
     client_address: str | None = None
 
 

@@ -60,25 +60,26 @@ class Metrics:
             self._finished(event)
 
     def _finished(self, event: RequestFinished) -> None:
+        out = event.outcome
         self.in_flight -= 1
-        if event.streamed:
+        if out.streamed:
             self.active_streams -= 1
         self.requests += 1
         self.by_endpoint[event.route] += 1
-        if event.model:
-            self.by_model[event.model] += 1
+        if out.model:
+            self.by_model[out.model] += 1
         status = event.status
         self.by_status[status] += 1
-        failed = status >= 400 or event.error_kind is not None
+        failed = status >= 400 or out.error_kind is not None
         if failed:
-            self.errors_by_kind[event.error_kind or f"http_{status}"] += 1
-        if event.first_byte_ms is not None:
-            self.first_byte_ms.append(event.first_byte_ms)
+            self.errors_by_kind[out.error_kind or f"http_{status}"] += 1
+        if out.first_byte_ms is not None:
+            self.first_byte_ms.append(out.first_byte_ms)
         self.total_ms.append(event.total_ms)
-        self.input_tokens += event.input_tokens or 0
-        self.output_tokens += event.output_tokens or 0
-        self.credits += event.credits or 0.0
-        self.retries += event.retries
+        self.input_tokens += out.input_tokens or 0
+        self.output_tokens += out.output_tokens or 0
+        self.credits += out.credits or 0.0
+        self.retries += out.retries
         self._count_minute(failed)
 
     def _count_minute(self, failed: bool) -> None:

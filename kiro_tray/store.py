@@ -11,9 +11,9 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
-from .events import RequestEvent, RequestFinished, RequestStarted, ResponseStarted
+from .events import Outcome, RequestEvent, RequestFinished, RequestStarted, ResponseStarted
 from .signals import Signal
 
 #: The record label of a client API's dialect ("openai", "anthropic", ...), or "info" for other routes.
@@ -117,18 +117,9 @@ class RequestStore:
 def _fill(record: RequestRecord, event: RequestFinished) -> None:
     record.status = event.status
     record.total_ms = event.total_ms
-    record.first_byte_ms = event.first_byte_ms
-    record.model = event.model
-    record.stream = event.stream
-    record.input_tokens = event.input_tokens
-    record.output_tokens = event.output_tokens
-    record.credits = event.credits
-    record.retries = event.retries
-    record.account = event.account
-    record.tenant = event.tenant
-    record.repairs = event.repairs
-    record.dropped_tools = event.dropped_tools
-    record.summary = event.summary
-    record.response_preview = event.preview
-    record.error = event.error
-    record.error_kind = event.error_kind
+    for name in _OUTCOME_FIELDS:
+        setattr(record, name, getattr(event.outcome, name))
+
+
+#: What a record takes over from a request's outcome (every field they share).
+_OUTCOME_FIELDS = tuple(f.name for f in fields(Outcome) if f.name in RequestRecord.__dataclass_fields__)

@@ -29,7 +29,8 @@ class AccessLog:
     def on_event(self, event: RequestEvent) -> None:
         if not isinstance(event, RequestFinished) or event.method == "OPTIONS":
             return
-        if event.error_kind == "client_auth":
+        out = event.outcome
+        if out.error_kind == "client_auth":
             self._refused_key(event)
             return
         if event.api == "info" and event.status < 400:
@@ -40,20 +41,20 @@ class AccessLog:
             f"status={event.status}",
             f"total={event.total_ms:.0f}ms",
         ]
-        if event.model:
-            parts.insert(2, f"model={event.model}" + (" stream" if event.stream else ""))
-        if event.first_byte_ms is not None:
-            parts.append(f"first_byte={event.first_byte_ms:.0f}ms")
-        if event.input_tokens is not None or event.output_tokens is not None:
-            parts.append(f"tokens={event.input_tokens or 0}/{event.output_tokens or 0}")
-        if event.credits is not None:
-            parts.append(f"credits={event.credits:g}")
-        if event.retries:
-            parts.append(f"retries={event.retries}")
-        if event.account:
-            parts.append(f"account={event.account}")
-        if event.error_kind:
-            parts.append(f"error={event.error_kind}: {event.error or ''}")
+        if out.model:
+            parts.insert(2, f"model={out.model}" + (" stream" if out.stream else ""))
+        if out.first_byte_ms is not None:
+            parts.append(f"first_byte={out.first_byte_ms:.0f}ms")
+        if out.input_tokens is not None or out.output_tokens is not None:
+            parts.append(f"tokens={out.input_tokens or 0}/{out.output_tokens or 0}")
+        if out.credits is not None:
+            parts.append(f"credits={out.credits:g}")
+        if out.retries:
+            parts.append(f"retries={out.retries}")
+        if out.account:
+            parts.append(f"account={out.account}")
+        if out.error_kind:
+            parts.append(f"error={out.error_kind}: {out.error or ''}")
         log.info("request %s: %s", event.request_id, " ".join(parts))
 
     def _refused_key(self, event: RequestFinished) -> None:

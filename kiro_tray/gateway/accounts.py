@@ -262,18 +262,19 @@ class AccountsRegistry:
     # ---- what requests tell about accounts --------------------------------------------------------------
 
     def on_request(self, event: RequestEvent) -> None:
-        if not isinstance(event, RequestFinished) or event.account is None or event.tenant is not None:
+        if not isinstance(event, RequestFinished):
             return
+        out = event.outcome
         account = self._default
-        if account is None or account.name != event.account:
+        if account is None or out.tenant is not None or out.account != account.name:
             return
-        if event.error_kind == "quota":
+        if out.error_kind == "quota":
             first = account.quota_message is None
-            account.quota_message = event.error or "The monthly Kiro quota is used up."
+            account.quota_message = out.error or "The monthly Kiro quota is used up."
             if first:
                 self.quota_exhausted.emit(QuotaExhaustedSeen(account.quota_message))
-        elif event.error_kind == "credentials":
+        elif out.error_kind == "credentials":
             self._emit_credentials()
-        elif event.status < 400 and event.error_kind is None and account.quota_message is not None:
+        elif event.status < 400 and out.error_kind is None and account.quota_message is not None:
             account.quota_message = None
             self.quota_restored.emit(QuotaRestored(account.name))

@@ -216,7 +216,7 @@ async def client_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     identity = authenticate(request, request.app[SERVICE].proxy_api_key)
     request[IDENTITY] = identity
-    request[EXCHANGE].tenant = identity.tenant_id
+    request[EXCHANGE].outcome.tenant = identity.tenant_id
     return await handler(request)
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ..events import RequestEvent, RequestFinished, RequestStarted, ResponseStarted
+from ..events import Outcome, RequestEvent, RequestFinished, RequestStarted, ResponseStarted
 from ..protocol.errors import GatewayError
 from ..protocol.kiro_payload import KiroRequest
 from ..protocol.turn import TurnUsage
@@ -33,22 +33,7 @@ class Exchange:
     client_address: str | None = None
     key: int = field(default_factory=lambda: next(_KEYS))
     started: float = field(default_factory=time.monotonic)
-    first_byte_ms: float | None = None
-    streamed: bool = False
-    model: str | None = None
-    stream: bool = False
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    credits: float | None = None
-    retries: int = 0
-    account: str | None = None
-    tenant: str | None = None
-    repairs: tuple[str, ...] = ()
-    dropped_tools: tuple[str, ...] = ()
-    summary: str = ""
-    preview: str = ""
-    error: str | None = None
-    error_kind: str | None = None
+    outcome: Outcome = field(default_factory=Outcome)
     #: The status to record when it is not the response's (499: the client left mid-stream).
     status: int | None = None
 
@@ -63,42 +48,44 @@ class Exchange:
         return round((time.monotonic() - self.started) * 1000, 2)
 
     def describe(self, kreq: KiroRequest) -> None:
-        self.model = kreq.model
-        self.stream = kreq.stream
-        self.repairs = kreq.repairs
-        self.dropped_tools = kreq.dropped_tools
-        self.input_tokens = kreq.input_tokens
+        out = self.outcome
+        out.model = kreq.model
+        out.stream = kreq.stream
+        out.repairs = kreq.repairs
+        out.dropped_tools = kreq.dropped_tools
+        out.input_tokens = kreq.input_tokens
         state = kreq.payload.get("conversationState", {})
         current = state.get("currentMessage", {}).get("userInputMessage", {})
         tools = current.get("userInputMessageContext", {}).get("tools", [])
         turns = len(state.get("history", [])) + 1
-        self.summary = f"{turns} turns to Kiro model {kreq.kiro_model_id}, {len(tools)} tools" + (
+        out.summary = f"{turns} turns to Kiro model {kreq.kiro_model_id}, {len(tools)} tools" + (
             ", thinking" if kreq.thinking else ""
         )
 
     def retried(self, event: UpstreamRetried) -> None:
-        self.retries += 1
+        self.outcome.retries += 1
 
     def first_byte(self, *, streaming: bool) -> None:
-        self.first_byte_ms = self.elapsed_ms()
+        out = self.outcome
+        out.first_byte_ms = self.elapsed_ms()
         if streaming:
-            self.streamed = True
-            self.publish(ResponseStarted(self.key, self.request_id, self.first_byte_ms))
+            out.streamed = True
+            self.publish(ResponseStarted(self.key, self.request_id, out.first_byte_ms))
 
     def answered(self, usage: TurnUsage, preview: str) -> None:
-        self.input_tokens = usage.input_tokens
-        self.output_tokens = usage.output_tokens
-        self.credits = usage.credits
-        self.preview = preview
+        out = self.outcome
+        out.input_tokens = usage.input_tokens
+        out.output_tokens = usage.output_tokens
+        out.credits = usage.credits
+        out.response_preview = preview
 
     def failed(self, error: GatewayError) -> None:
         """The first failure is the one recorded."""
-        if self.error_kind is None:
-            self.error, self.error_kind = error.message, error.kind
+        self.ended(error.kind, error.message)
 
     def ended(self, kind: str, message: str) -> None:
-        if self.error_kind is None:
-            self.error, self.error_kind = message, kind
+        if self.outcome.error_kind is None:
+            self.outcome.error, self.outcome.error_kind = message, kind
 
     def finish(self, status: int) -> None:
         self.publish(
@@ -111,22 +98,7 @@ class Exchange:
                 api=self.api,
                 status=self.status or status,
                 total_ms=self.elapsed_ms(),
-                first_byte_ms=self.first_byte_ms,
-                streamed=self.streamed,
-                model=self.model,
-                stream=self.stream,
-                input_tokens=self.input_tokens,
-                output_tokens=self.output_tokens,
-                credits=self.credits,
-                retries=self.retries,
-                account=self.account,
-                tenant=self.tenant,
-                repairs=self.repairs,
-                dropped_tools=self.dropped_tools,
-                summary=self.summary,
-                preview=self.preview,
-                error=self.error,
-                error_kind=self.error_kind,
+                outcome=replace(self.outcome),
                 client_address=self.client_address,
             )
         )

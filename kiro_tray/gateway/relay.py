@@ -136,11 +136,11 @@ async def relay(request: web.Request, dialect: Dialect, kreq: KiroRequest) -> we
     service = request.app[SERVICE]
     exchange = request[EXCHANGE]
     exchange.describe(kreq)
-    log.debug("request %s: %s", exchange.request_id, exchange.summary)
+    log.debug("request %s: %s", exchange.request_id, exchange.outcome.summary)
     for rule in kreq.repairs:
         log.debug("request %s: history repair %s", exchange.request_id, rule)
     account = service.accounts.account_for(request[IDENTITY].tenant_token)
-    exchange.account = account.name
+    exchange.outcome.account = account.name
     client = service.client
     if client is None:
         raise UpstreamError("The gateway is not running.")
