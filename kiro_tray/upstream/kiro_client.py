@@ -46,7 +46,9 @@ from ..protocol.errors import (
 from ..protocol.eventstream import EventStreamError
 from ..protocol.jsonsafe import clip
 from ..protocol.kiro_events import KiroEvent, KiroEventDecoder
+from . import signals
 from .credentials import Credential
+from .signals import UpstreamSignal
 from .token_manager import KIRO_VERSION, SDK_VERSION, TokenManager
 
 log = logging.getLogger("kiro_tray.upstream.client")
@@ -78,6 +80,8 @@ class ClientConfig:
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
     request_timeout: float = 60.0  # ListAvailableModels / getUsageLimits
+    #: The management host's usage flavour (kiro-protocol.md 9.3); None: the IDE flavour only.
+    management_base_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +96,19 @@ class UpstreamRetried:
 
 
 ClientEvent = UpstreamRetried
+UsageFlavour = Literal["ide", "management"]
 
-#: What to do about a failed attempt: give up, back off and retry, force a token refresh and retry,
-#: or retry without the profile ARN.
-_Action = Literal["fail", "retry", "refresh", "drop_arn"]
+#: Hears the classification of the failure that ended a call (see :mod:`kiro_tray.upstream.signals`).
+Classified = Callable[[UpstreamSignal], None]
 
 
 @dataclass(frozen=True, slots=True)
 class _Failure:
-    action: _Action
+    action: signals.Action
     cause: str
     error: GatewayError
     retry_after: float | None = None
+    signal: UpstreamSignal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,9 +228,14 @@ class KiroClient:
         model: str,
         stream: bool,
         retried: Callable[[UpstreamRetried], None] | None = None,
+        classified: Classified | None = None,
+        failover: bool = False,
     ) -> UpstreamStream:
         """Send a chat request; returns once the first body chunk arrived (see the module docstring).
-        ``retried`` hears of every retry of this call, the ones before a final failure included."""
+        ``retried`` hears of every retry of this call, the ones before a final failure included;
+        ``classified`` hears the signal of the failure that ends it. With ``failover`` (another account
+        could take the request over) an account fault ends the call at once instead of being retried on
+        this account."""
         budget = self._budget(model, stream=stream)
 
         async def attempt(credential: Credential, arn: str | None, number: int) -> UpstreamStream | _Failure:
@@ -237,7 +247,7 @@ class KiroClient:
             headers = self._headers(credential, tokens.machine_id, number)
             return await self._send(data, headers, budget, model)
 
-        upstream, retries = await self._run(tokens, attempt, budget, retried)
+        upstream, retries = await self._run(tokens, attempt, budget, retried, classified, failover)
         upstream.retries = retries
         return upstream
 
@@ -259,10 +269,18 @@ class KiroClient:
             next_token = token
         return models
 
-    async def usage_limits(self, tokens: TokenManager) -> dict[str, Any]:
-        """``getUsageLimits`` for agentic requests (the account's credits and their reset date)."""
-        params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}
-        return await self._get_json("/getUsageLimits", params, tokens)
+    async def usage_limits(
+        self, tokens: TokenManager, flavour: UsageFlavour = "ide", classified: Classified | None = None
+    ) -> dict[str, Any]:
+        """The account's usage limits (credits, plan, reset date), in one of the two flavours of
+        kiro-protocol.md 9.3: ``ide`` (``GET {api}/getUsageLimits``) or ``management``
+        (``GET {management}/Get-Usage-Limits``)."""
+        if flavour == "management" and self.config.management_base_url:
+            params = {"origin": "KIRO_CLI", "resourceType": "CREDIT", "isEmailRequired": "false"}
+            base = self.config.management_base_url.rstrip("/")
+            return await self._get_json("/Get-Usage-Limits", params, tokens, base, classified)
+        params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST", "isEmailRequired": "true"}
+        return await self._get_json("/getUsageLimits", params, tokens, classified=classified)
 
     # ---- one attempt -----------------------------------------------------------------------------
 
@@ -301,7 +319,15 @@ class KiroClient:
             raise
         return UpstreamStream(response, first, budget)
 
-    async def _get_json(self, path: str, params: dict[str, str], tokens: TokenManager) -> dict[str, Any]:
+    async def _get_json(
+        self,
+        path: str,
+        params: dict[str, str],
+        tokens: TokenManager,
+        base: str | None = None,
+        classified: Classified | None = None,
+    ) -> dict[str, Any]:
+        url = f"{base or self._base}{path}"
         budget = _Budget(self.config.request_timeout, self.config.request_timeout, 0.0, None)
 
         async def attempt(credential: Credential, arn: str | None, number: int) -> dict[str, Any] | _Failure:
@@ -310,7 +336,7 @@ class KiroClient:
             try:
                 async with (
                     asyncio.timeout(budget.first_token),
-                    self._session.get(f"{self._base}{path}", params=query, headers=headers) as response,
+                    self._session.get(url, params=query, headers=headers) as response,
                 ):
                     text = await response.text(errors="replace")
                     if response.status != 200:
@@ -330,7 +356,7 @@ class KiroClient:
                 )
             return answer
 
-        answer, _ = await self._run(tokens, attempt, budget)
+        answer, _ = await self._run(tokens, attempt, budget, classified=classified)
         return answer
 
     # ---- the retry loop --------------------------------------------------------------------------
@@ -341,6 +367,8 @@ class KiroClient:
         attempt: Callable[[Credential, str | None, int], Awaitable[T | _Failure]],
         budget: _Budget,
         retried: Callable[[UpstreamRetried], None] | None = None,
+        classified: Classified | None = None,
+        failover: bool = False,
     ) -> tuple[T, int]:
         """Run ``attempt`` until it succeeds or its failure is final; returns ``(result, retries)``.
 
@@ -349,7 +377,7 @@ class KiroClient:
         retries = backoffs = 0
         refreshed = arn_dropped = False
         while True:
-            credential = await tokens.get_token()
+            credential = await _token(tokens.get_token(), classified)
             arn = None if arn_dropped else profile_arn_for(credential)
             number = retries + 1
             outcome = await attempt(credential, arn, number)
@@ -358,17 +386,21 @@ class KiroClient:
             delay = 0.0
             if outcome.action == "refresh" and not refreshed and credential.access_token:
                 refreshed = True
-                await tokens.force_refresh(credential.access_token)
+                await _token(tokens.force_refresh(credential.access_token), classified)
             elif outcome.action == "drop_arn" and arn is not None and not arn_dropped:
                 arn_dropped = True
-            elif outcome.action == "retry" and backoffs < self.config.max_retries:
+            elif (
+                outcome.action == "retry"
+                and backoffs < self.config.max_retries
+                and not (failover and outcome.signal is not None and outcome.signal.failover)
+            ):
                 wait = self._delay(backoffs, outcome.retry_after)
                 if wait is None or _past_deadline(budget, wait):
-                    raise _final(outcome, number)
+                    raise _final(outcome, number, classified)
                 delay = wait
                 backoffs += 1
             else:
-                raise _final(outcome, number)
+                raise _final(outcome, number, classified)
             retries += 1
             log.warning("Kiro attempt %d failed (%s); retrying in %.2f s", number, outcome.cause, delay)
             event = UpstreamRetried(outcome.cause, number, delay)
@@ -431,7 +463,19 @@ def _past_deadline(budget: _Budget, delay: float) -> bool:
     return budget.deadline is not None and asyncio.get_running_loop().time() + delay >= budget.deadline
 
 
-def _final(failure: _Failure, attempts: int) -> GatewayError:
+async def _token(getting: Awaitable[Credential], classified: Classified | None) -> Credential:
+    """A token from the manager; a login it cannot renew is the ``login_revoked`` signal."""
+    try:
+        return await getting
+    except CredentialsError:
+        if classified is not None:
+            classified(signals.LOGIN_REVOKED)
+        raise
+
+
+def _final(failure: _Failure, attempts: int, classified: Classified | None = None) -> GatewayError:
+    if classified is not None and failure.signal is not None:
+        classified(failure.signal)
     if failure.action != "retry" or attempts == 1:
         return failure.error
     error = failure.error
@@ -471,53 +515,60 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _classify(status: int, text: str, headers: Mapping[str, str], model: str) -> _Failure:
-    """Map a non-200 answer to what to do about it and the error to raise if it is final (4.1)."""
+    """Map a non-200 answer to its row of :data:`~kiro_tray.upstream.signals.SIGNALS` and the error to
+    raise if it is final (kiro-protocol.md 4.1, 9.5)."""
     message, reason = _kiro_message(text)
-    said = f"{message} {reason or ''}".lower()
+    signal = signals.classify(status, reason, message)
     detail = message.rstrip(".") or f"HTTP {status}"
     if reason:
         detail += f" (reason: {reason})"
     cause = f"HTTP {status}"
-    if status == 402 or reason == "MONTHLY_REQUEST_COUNT":
-        return _Failure("fail", cause, QuotaExhausted(f"The monthly Kiro quota is used up: {detail}."))
-    if status == 400:
-        return _Failure("fail", cause, _bad_request(said, reason, detail, model))
-    if status in (401, 403):
-        if "bearer token" in said and "invalid" in said:
-            error: GatewayError = CredentialsError(
-                "Kiro rejected the access token even after a refresh: log in to Kiro again."
-            )
-            return _Failure("refresh", "bearer token invalid", error)
-        if reason == "TEMPORARILY_SUSPENDED" or "suspended" in said:
-            return _Failure("fail", cause, AccountSuspended(f"Kiro suspended this account: {detail}."))
-        if "not authorized" in said:
-            error = CredentialsError(f"Kiro says this login may not make the call: {detail}.")
-            return _Failure("drop_arn", "not authorized", error)
-        return _Failure("fail", cause, CredentialsError(f"Kiro refused the login (HTTP {status}): {detail}."))
-    if status == 429:
-        retry_after = _retry_after(headers)
+    retry_after = _retry_after(headers)
+    error: GatewayError
+    if signal is signals.QUOTA:
+        error = QuotaExhausted(f"The monthly Kiro quota is used up: {detail}.")
+    elif signal is signals.CAPACITY:
+        error = UpstreamOverloaded(f"Kiro has no capacity for this model right now: {detail}.")
+    elif signal is signals.RISK:
+        retry_after = max(retry_after or 0.0, signal.cooldown)
+        error = RateLimited(
+            f"Kiro limits this account for suspicious activity: {detail}.", retry_after=retry_after
+        )
+    elif signal is signals.THROTTLED:
         error = RateLimited(f"Kiro is throttling requests: {detail}.", retry_after=retry_after)
-        return _Failure("retry", cause, error, retry_after)
-    if status == 408:
-        return _Failure("retry", cause, UpstreamTimeout(f"Kiro timed the request out (HTTP 408): {detail}."))
-    if status == 503:
+    elif signal is signals.SUSPENDED:
+        error = AccountSuspended(f"Kiro suspended this account: {detail}.")
+    elif signal is signals.BEARER_INVALID:
+        cause = "bearer token invalid"
+        error = CredentialsError("Kiro rejected the access token even after a refresh: log in to Kiro again.")
+    elif signal is signals.NOT_AUTHORIZED:
+        cause = "not authorized"
+        error = CredentialsError(f"Kiro says this login may not make the call: {detail}.")
+    elif signal is signals.LOGIN_REFUSED:
+        error = CredentialsError(f"Kiro refused the login (HTTP {status}): {detail}.")
+    elif status == 400:
+        error = _bad_request(signal, reason, detail, model)
+    elif status == 408:
+        error = UpstreamTimeout(f"Kiro timed the request out (HTTP 408): {detail}.")
+    elif status == 503:
         error = UpstreamOverloaded(f"Kiro is overloaded (HTTP 503): {detail}.")
-        return _Failure("retry", cause, error, _retry_after(headers))
-    if status >= 500:
-        return _Failure("retry", cause, UpstreamError(f"Kiro failed (HTTP {status}): {detail}."))
-    return _Failure("fail", cause, UpstreamError(f"Kiro answered HTTP {status}: {detail}."))
+    elif status >= 500:
+        error = UpstreamError(f"Kiro failed (HTTP {status}): {detail}.")
+    else:
+        error = UpstreamError(f"Kiro answered HTTP {status}: {detail}.")
+    return _Failure(signal.action, cause, error, retry_after, signal)
 
 
-def _bad_request(said: str, reason: str | None, detail: str, model: str) -> GatewayError:
-    if reason == "CONTENT_LENGTH_EXCEEDS_THRESHOLD" or "input is too long" in said:
+def _bad_request(signal: signals.UpstreamSignal, reason: str | None, detail: str, model: str) -> GatewayError:
+    if signal is signals.TOO_LONG:
         return ContextTooLong(
             "The conversation is longer than the model's context window; start a new one or compact it."
         )
-    if "improperly formed" in said:
+    if signal is signals.IMPROPER:
         return ImproperlyFormed(
             f"Kiro rejected the request as improperly formed (reason: {reason or 'none given'})."
         )
-    if "invalid model id" in said:
+    if signal is signals.INVALID_MODEL:
         return InvalidModel(
             f"Kiro does not offer the model {clip(model)!r} to this account (invalid model ID or "
             "insufficient subscription level).",

@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -33,8 +33,20 @@ class Account:
     profile_arn: str = DEFAULT_PROFILE_ARN
     access_ttl: int = 3600
     rotate: bool = True
+    #: Per-account signals (kiro-protocol.md 9.5): 403 TEMPORARILY_SUSPENDED, 423 locked, 402
+    #: MONTHLY_REQUEST_COUNT, 429 USER_REQUEST_RATE_EXCEEDED (``retry_after`` seconds when set), 429
+    #: "suspicious activity"; ``login_expired`` makes refresh answer invalid_grant and kills access tokens.
     suspended: bool = False
+    locked: bool = False
     quota_exhausted: bool = False
+    throttled: bool = False
+    retry_after: float | None = None
+    suspicious: bool = False
+    login_expired: bool = False
+    #: This account's getUsageLimits answer (None: the server's ``usage``); metering adds to it.
+    usage: dict[str, Any] | None = None
+    #: generateAssistantResponse calls that reached this account (after authentication).
+    generate_calls: int = 0
     access_tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (epoch seconds)
     refresh_count: int = 0
 
@@ -46,6 +58,11 @@ class Account:
     def expire_access_tokens(self) -> None:
         for token in self.access_tokens:
             self.access_tokens[token] = 0.0
+
+    def expire_login(self) -> None:
+        """The login is revoked: the next refresh gets invalid_grant, access tokens stop working."""
+        self.login_expired = True
+        self.expire_access_tokens()
 
 
 @dataclass
@@ -108,7 +125,7 @@ class AuthState:
             return web.json_response({"message": "Invalid JSON"}, status=400)
         token = body.get("refreshToken") if isinstance(body, dict) else None
         account = self.accounts.get(token) if isinstance(token, str) else None
-        if account is None:
+        if account is None or account.login_expired:
             return _invalid_grant()
         if account.kind != "social":
             return web.json_response({"message": "Unauthorized"}, status=401)
@@ -130,7 +147,7 @@ class AuthState:
         if not isinstance(body, dict) or body.get("grantType") != "refresh_token":
             return web.json_response({"error": "invalid_request"}, status=400)
         account = self.accounts.get(body.get("refreshToken", ""))
-        if account is None:
+        if account is None or account.login_expired:
             return _invalid_grant()
         if account.kind != "idc" or (
             body.get("clientId") != account.client_id or body.get("clientSecret") != account.client_secret

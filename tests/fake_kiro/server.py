@@ -24,8 +24,17 @@ Scripting it::
 - ``fake.models`` (the ListAvailableModels list; ``tokenLimits.maxInputTokens`` is also the context
   limit the rules enforce), ``fake.internal_model_ids``, ``fake.models_page_size`` (paginate),
   ``fake.usage`` (the getUsageLimits answer) are plain attributes to edit.
-- Account flags: ``account.suspended`` -> 403 TEMPORARILY_SUSPENDED, ``account.quota_exhausted`` ->
-  402 MONTHLY_REQUEST_COUNT (on generate), ``account.expire_access_tokens()`` -> 403 bearer invalid.
+- Account flags, each Kiro's own answer (kiro-protocol.md 9.5): ``account.suspended`` -> 403
+  TEMPORARILY_SUSPENDED, ``account.locked`` -> 423 (both on every API call); on generate:
+  ``account.quota_exhausted`` -> 402 MONTHLY_REQUEST_COUNT, ``account.throttled`` -> 429
+  USER_REQUEST_RATE_EXCEEDED (``account.retry_after`` adds Retry-After), ``account.suspicious`` -> 429
+  "suspicious activity"; ``account.expire_access_tokens()`` -> 403 bearer invalid;
+  ``account.expire_login()`` -> refresh answers invalid_grant. ``fake.capacity_exhausted`` -> 429
+  INSUFFICIENT_MODEL_CAPACITY for every account (Kiro-wide).
+- Usage: ``account.usage`` (default: ``fake.usage``, copied once metering adds to it; :func:`usage_answer` builds one with
+  given numbers) answers ``GET /getUsageLimits`` (IDE flavour) and ``GET /Get-Usage-Limits``
+  (management flavour); each served ``meteringEvent`` adds its credits to the account's usage.
+  ``fake.usage_flavours`` lists the flavours the fake serves (the other answers 404).
 - Leak counters: ``open_streams`` (streamed responses in progress; ``await fake.wait_idle()`` waits
   for zero), ``total_connections`` (TCP connections ever accepted), ``open_connections`` (open now).
 - A :class:`~replies.Stall` holds until the client goes away or ``close()``; ``close()`` never hangs.
@@ -34,6 +43,7 @@ Scripting it::
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import Callable
@@ -44,12 +54,16 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from .auth import Account, AuthState, bearer_error
-from .replies import Delay, Disconnect, Reply, Stall, smart_reply
+from .replies import Delay, Disconnect, Metering, Reply, Stall, smart_reply
 from .rules import IMPROPER, NOT_AUTHORIZED, RuleViolation, parse, validate
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 SUSPENDED_MESSAGE = "Your User ID temporarily is suspended. Please contact AWS support to restore access."
+LOCKED_MESSAGE = "We have locked your account. Please contact AWS support."
 QUOTA_MESSAGE = "You have reached the limit for monthly requests for this account."
+THROTTLED_MESSAGE = "Too many requests, please wait before trying again."
+SUSPICIOUS_MESSAGE = "Due to suspicious activity, we are imposing temporary limits on this account."
+CAPACITY_MESSAGE = "I am experiencing high volume of traffic, please try again shortly."
 INTERNAL_MODEL_IDS = frozenset(
     {
         "CLAUDE_SONNET_4_5_20250929_V1_0",
@@ -93,11 +107,29 @@ def default_models() -> list[dict[str, Any]]:
 
 def default_usage(now: float | None = None) -> dict[str, Any]:
     """A plausible getUsageLimits answer: 50 credits a month, 12.34 used, reset in 12 days."""
-    reset = (time.time() if now is None else now) + 12 * 86_400
+    return usage_answer(now=now)
+
+
+def usage_answer(
+    used: float = 12.34,
+    limit: float = 50.0,
+    *,
+    days_to_reset: int = 12,
+    plan: str = "KIRO FREE",
+    bonus: float = 0.0,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """A getUsageLimits answer (kiro-protocol.md 9.3) with these numbers; ``bonus`` adds a bonus grant."""
+    reset = (time.time() if now is None else now) + days_to_reset * 86_400
+    bonuses = (
+        [{"bonusCode": "WELCOME", "currentUsage": 0.0, "usageLimit": bonus, "status": "ACTIVE"}]
+        if bonus
+        else []
+    )
     return {
-        "daysUntilReset": 12,
+        "daysUntilReset": days_to_reset,
         "nextDateReset": round(reset, 3),
-        "subscriptionInfo": {"subscriptionTitle": "KIRO FREE", "type": "Q_DEVELOPER_STANDALONE_FREE"},
+        "subscriptionInfo": {"subscriptionTitle": plan, "type": "Q_DEVELOPER_STANDALONE_FREE"},
         "usageBreakdownList": [
             {
                 "resourceType": "CREDIT",
@@ -105,12 +137,12 @@ def default_usage(now: float | None = None) -> dict[str, Any]:
                 "displayNamePlural": "Credits",
                 "unit": "INVOCATIONS",
                 "currency": "USD",
-                "currentUsage": 12,
-                "currentUsageWithPrecision": 12.34,
-                "usageLimit": 50,
-                "usageLimitWithPrecision": 50.0,
+                "currentUsage": int(used),
+                "currentUsageWithPrecision": used,
+                "usageLimit": int(limit),
+                "usageLimitWithPrecision": limit,
                 "nextDateReset": round(reset, 3),
-                "bonuses": [],
+                "bonuses": bonuses,
             }
         ],
         "userInfo": {"email": "demo@example.com", "userId": "fake-user-0001"},
@@ -163,6 +195,8 @@ class FakeKiro:
         self.internal_model_ids: set[str] = set(INTERNAL_MODEL_IDS)
         self.models_page_size: int | None = None
         self.usage: dict[str, Any] = default_usage()
+        self.usage_flavours: set[str] = {"ide", "management"}
+        self.capacity_exhausted = False
         self.enforce_rules = True
         self.max_payload_bytes = 615_000
         self.responder: Callable[[dict[str, Any]], Reply] = smart_reply
@@ -182,12 +216,29 @@ class FakeKiro:
         self.app.router.add_post("/generateAssistantResponse", self.handle_generate)
         self.app.router.add_get("/ListAvailableModels", self.handle_list_models)
         self.app.router.add_get("/getUsageLimits", self.handle_usage_limits)
+        self.app.router.add_get("/Get-Usage-Limits", self.handle_management_usage)
         self._runner: web.AppRunner | None = None
 
     # ---- scripting --------------------------------------------------------------------------------
 
     def add_account(self, refresh_token: str | None = None, **kwargs: object) -> Account:
         return self.auth.add_account(refresh_token, **kwargs)
+
+    def usage_of(self, account: Account) -> dict[str, Any]:
+        """The account's usage answer: its own, or the shared ``usage`` until metering gives it one."""
+        return self.usage if account.usage is None else account.usage
+
+    def _meter(self, account: Account, reply: Reply) -> None:
+        credits = sum(step.usage for step in reply.steps if isinstance(step, Metering))
+        if not credits:
+            return
+        if account.usage is None:
+            account.usage = json.loads(json.dumps(self.usage))
+        for item in account.usage.get("usageBreakdownList", []):
+            if item.get("resourceType") == "CREDIT":
+                used = float(item.get("currentUsageWithPrecision") or 0) + credits
+                item["currentUsageWithPrecision"] = round(used, 6)
+                item["currentUsage"] = int(used)
 
     def enqueue(self, *replies: Reply) -> None:
         """Replies for the next generate calls, in order (then the responder takes over)."""
@@ -245,6 +296,8 @@ class FakeKiro:
         if account.suspended:
             body = {"message": SUSPENDED_MESSAGE, "reason": "TEMPORARILY_SUSPENDED"}
             return web.json_response(body, status=403)
+        if account.locked:
+            return web.json_response({"message": LOCKED_MESSAGE, "reason": "ACCOUNT_LOCKED"}, status=423)
         return account
 
     @staticmethod
@@ -267,9 +320,10 @@ class FakeKiro:
         account = self._authorize(request)
         if isinstance(account, web.Response):
             return self._answer(received, account)
-        if account.quota_exhausted:
-            quota = {"message": QUOTA_MESSAGE, "reason": "MONTHLY_REQUEST_COUNT"}
-            return self._answer(received, web.json_response(quota, status=402))
+        account.generate_calls += 1
+        refused = self._account_signal(account)
+        if refused is not None:
+            return self._answer(received, refused)
         if self.enforce_rules:
             violation = (
                 parsed
@@ -287,6 +341,8 @@ class FakeKiro:
                 received.violation = violation
                 return self._answer(received, web.json_response(violation.body, status=violation.status))
         reply = self._queue.popleft() if self._queue else self.responder(received.body)
+        if reply.status == 200:
+            self._meter(account, reply)
         if reply.status != 200:
             error = reply.error_body if reply.error_body is not None else {"message": "", "reason": None}
             return self._answer(
@@ -294,6 +350,22 @@ class FakeKiro:
             )
         received.status = 200
         return await self._stream(request, reply)
+
+    def _account_signal(self, account: Account) -> web.Response | None:
+        """Kiro's answer when the account (or Kiro as a whole) cannot take a request now."""
+        if account.quota_exhausted:
+            quota = {"message": QUOTA_MESSAGE, "reason": "MONTHLY_REQUEST_COUNT"}
+            return web.json_response(quota, status=402)
+        if account.suspicious:
+            return web.json_response({"message": SUSPICIOUS_MESSAGE, "reason": None}, status=429)
+        if account.throttled:
+            headers = {"Retry-After": f"{account.retry_after:g}"} if account.retry_after is not None else {}
+            body = {"message": THROTTLED_MESSAGE, "reason": "USER_REQUEST_RATE_EXCEEDED"}
+            return web.json_response(body, status=429, headers=headers)
+        if self.capacity_exhausted:
+            body = {"message": CAPACITY_MESSAGE, "reason": "INSUFFICIENT_MODEL_CAPACITY"}
+            return web.json_response(body, status=429)
+        return None
 
     async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": EVENTSTREAM, **reply.headers})
@@ -364,11 +436,19 @@ class FakeKiro:
         return self._answer(received, web.json_response(answer))
 
     async def handle_usage_limits(self, request: web.Request) -> web.Response:
+        return self._usage(request, "ide")
+
+    async def handle_management_usage(self, request: web.Request) -> web.Response:
+        return self._usage(request, "management")
+
+    def _usage(self, request: web.Request, flavour: str) -> web.Response:
         received = self._record(request, {})
+        if flavour not in self.usage_flavours:
+            return self._answer(received, web.json_response({"message": "Not Found"}, status=404))
         account = self._authorize(request)
         if isinstance(account, web.Response):
             return self._answer(received, account)
         refused = self._arn_mismatch(account, request.query.get("profileArn"))
         if refused is not None:
             return self._answer(received, refused)
-        return self._answer(received, web.json_response(self.usage))
+        return self._answer(received, web.json_response(self.usage_of(account)))

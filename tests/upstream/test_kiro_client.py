@@ -571,7 +571,7 @@ async def test_usage_limits(fake: FakeKiro, session: aiohttp.ClientSession) -> N
     idc = fake.add_account(kind="idc")
     assert await client.usage_limits(tokens_for(fake, session, idc)) == fake.usage
     query = fake.requests[0].query
-    assert query == {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}  # no ARN for IdC
+    assert query == {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST", "isEmailRequired": "true"}
 
 
 @pytest.mark.asyncio
