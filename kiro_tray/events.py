@@ -37,6 +37,26 @@ class QuotaRestored:
     account: str
 
 
+AccountNoticeKind = Literal["failover", "quota_80", "quota_95", "login_needed", "suspended"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsChanged:
+    """An account was added, removed, changed state or quota, or the active account changed."""
+
+    active: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountNotice:
+    """Something about an account a person should hear of (the app rate-limits these per kind and
+    account): a failover away from it, 80 % / 95 % of its credits used, a login to renew, a suspension."""
+
+    kind: AccountNoticeKind
+    account: str
+    message: str
+
+
 @dataclass(frozen=True, slots=True)
 class CredentialsInfo:
     """What is known of the gateway's own Kiro login, running or not (``/health``, the window)."""
@@ -101,6 +121,8 @@ class Outcome:
     credits: float | None = None
     retries: int = 0
     account: str | None = None
+    #: Accounts that failed before the first byte and handed the request on: ``"work: quota_exhausted"``.
+    hops: tuple[str, ...] = ()
     tenant: str | None = None  # short hash of a tenant's token, never the token
     repairs: tuple[str, ...] = ()
     dropped_tools: tuple[str, ...] = ()

@@ -25,6 +25,7 @@ log = logging.getLogger("kiro_tray.settings")
 
 SETTINGS_FILE_NAME = "settings.json"
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR")
+ACCOUNT_STRATEGIES = ("STICKY", "ROUND-ROBIN", "LEAST-USED")
 
 Applies = Literal["restart_server", "reset_credentials", "live", "next_request"]
 Kind = Literal["str", "int", "float", "bool", "path", "choice", "url"]
@@ -168,6 +169,45 @@ DECLARATIONS: tuple[Setting, ...] = (
         "Credentials",
         "reset_credentials",
     ),
+    Setting(
+        "kiro_accounts_file",
+        "KIRO_ACCOUNTS_FILE",
+        "path",
+        None,
+        "JSON list of Kiro accounts (credentials-file entries plus name and enabled) for the pool.",
+        "Accounts",
+        "reset_credentials",
+    ),
+    Setting(
+        "account_strategy",
+        "ACCOUNT_STRATEGY",
+        "choice",
+        "STICKY",
+        "How requests pick an account: sticky (one until it fails), round-robin, or least-used.",
+        "Accounts",
+        "live",
+        choices=ACCOUNT_STRATEGIES,
+    ),
+    Setting(
+        "account_pin",
+        "ACCOUNT_PIN",
+        "str",
+        "",
+        "Name of the account every request uses while it is available; empty: automatic.",
+        "Accounts",
+        "live",
+    ),
+    Setting(
+        "usage_poll_minutes",
+        "USAGE_POLL_MINUTES",
+        "float",
+        10.0,
+        "Minutes between two quota checks of each account; 0 checks only on request (accounts check).",
+        "Accounts",
+        "reset_credentials",
+        minimum=0,
+        maximum=1440,
+    ),
     # Upstream
     Setting(
         "kiro_api_base_url",
@@ -193,6 +233,15 @@ DECLARATIONS: tuple[Setting, ...] = (
         "url",
         "https://oidc.{region}.amazonaws.com",
         "AWS SSO OIDC base URL (Builder ID / Identity Center refresh).",
+        "Upstream",
+        "reset_credentials",
+    ),
+    Setting(
+        "kiro_management_base_url",
+        "KIRO_MANAGEMENT_BASE_URL",
+        "url",
+        "https://management.{region}.kiro.dev",
+        "Kiro management base URL (usage limits when the API host does not answer them).",
         "Upstream",
         "reset_credentials",
     ),
@@ -282,9 +331,14 @@ class Settings:
     kiro_region: str = "us-east-1"
     kiro_creds_file: Path | None = None
     kiro_cli_db_file: Path | None = None
+    kiro_accounts_file: Path | None = None
+    account_strategy: str = "STICKY"
+    account_pin: str = ""
+    usage_poll_minutes: float = 10.0
     kiro_api_base_url: str = "https://q.{region}.amazonaws.com"
     kiro_auth_base_url: str = "https://prod.{region}.auth.desktop.kiro.dev"
     kiro_oidc_base_url: str = "https://oidc.{region}.amazonaws.com"
+    kiro_management_base_url: str = "https://management.{region}.kiro.dev"
     first_token_timeout: float = 120.0
     stream_read_timeout: float = 300.0
     non_stream_timeout: float = 900.0
@@ -389,7 +443,7 @@ def validate(settings: Settings) -> None:
             raise SettingsError(setting.env, f"{value!r} is not one of {', '.join(setting.choices)}")
         if setting.kind == "url" and not str(value).startswith(("http://", "https://")):
             raise SettingsError(setting.env, f"{value!r} is not an http(s) URL")
-        if setting.kind == "path" and setting.name == "kiro_creds_file":
+        if setting.kind == "path" and setting.name in ("kiro_creds_file", "kiro_accounts_file"):
             _check_readable(setting, value)
 
 

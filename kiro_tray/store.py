@@ -41,6 +41,7 @@ class RequestRecord:
     credits: float | None = None
     retries: int = 0
     account: str | None = None
+    hops: tuple[str, ...] = ()  # accounts that failed over before this one served it
     error: str | None = None
     error_kind: str | None = None
     tenant: str | None = None  # short hash of a tenant's token, never the token

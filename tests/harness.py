@@ -74,6 +74,7 @@ def gateway_settings(fake_url: str, account: Account | None, **overrides: Any) -
         "non_stream_timeout": 20.0,
         "max_retries": 2,
         "log_level": "DEBUG",  # every test doubles as a leak scan at the chattiest level
+        "usage_poll_minutes": 0,  # no background quota calls unless a test asks for them
     }
     values.update(overrides)
     return Settings(**values)

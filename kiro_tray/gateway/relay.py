@@ -23,7 +23,9 @@ from ..protocol.kiro_events import KiroEvent, TextEvent
 from ..protocol.kiro_payload import KiroRequest
 from ..protocol.sse import json_text
 from ..protocol.turn import TurnDriven, TurnParams
-from ..upstream.kiro_client import UpstreamStream
+from ..upstream.kiro_client import KiroClient, UpstreamStream
+from ..upstream.signals import UpstreamSignal
+from .accounts import Account, AccountsRegistry
 from .dialects import Dialect
 from .exchange import Exchange
 from .keys import EXCHANGE, IDENTITY, SERVICE
@@ -139,8 +141,6 @@ async def relay(request: web.Request, dialect: Dialect, kreq: KiroRequest) -> we
     log.debug("request %s: %s", exchange.request_id, exchange.outcome.summary)
     for rule in kreq.repairs:
         log.debug("request %s: history repair %s", exchange.request_id, rule)
-    account = service.accounts.account_for(request[IDENTITY].tenant_token)
-    exchange.outcome.account = account.name
     client = service.client
     if client is None:
         raise UpstreamError("The gateway is not running.")
@@ -148,13 +148,7 @@ async def relay(request: web.Request, dialect: Dialect, kreq: KiroRequest) -> we
     if task is not None:
         service.track_stream(task)
     try:
-        upstream = await client.open_stream(
-            kreq.payload,
-            account.tokens,
-            model=kreq.kiro_model_id,
-            stream=kreq.stream,
-            retried=exchange.retried,
-        )
+        upstream = await _open(service.accounts, client, kreq, request[IDENTITY].tenant_token, exchange)
     except ContextTooLong as exc:
         raise exc.sized(kreq.input_tokens, kreq.context_window) from exc
     async with upstream:
@@ -166,6 +160,50 @@ async def relay(request: web.Request, dialect: Dialect, kreq: KiroRequest) -> we
             return await _collect(kreq, turn, exchange)
         finally:
             exchange.answered(turn.builder.usage, turn.preview)
+
+
+async def _open(
+    accounts: AccountsRegistry,
+    client: KiroClient,
+    kreq: KiroRequest,
+    tenant_token: str | None,
+    exchange: Exchange,
+) -> UpstreamStream:
+    """The account choice and failover, in this one place: an account fault before Kiro's first byte
+    moves the same request to the next account the registry leases (the outcome's ``hops`` name each
+    account left and why); anything else, or no account left, ends the request."""
+    tried: list[Account] = []
+    while True:
+        lease = await accounts.lease(tenant_token, tried)
+        exchange.outcome.account = lease.account.name
+        heard: list[UpstreamSignal] = []
+        try:
+            upstream = await client.open_stream(
+                kreq.payload,
+                lease.account.tokens,
+                model=kreq.kiro_model_id,
+                stream=kreq.stream,
+                retried=exchange.retried,
+                classified=heard.append,
+                failover=lease.spare,
+            )
+        except GatewayError as exc:
+            signal = heard[-1] if heard else None
+            if signal is None or not accounts.report(lease, exc, signal):
+                raise
+            log.info(
+                "request %s: account %s failed (%s), trying another",
+                exchange.request_id,
+                lease.account.name,
+                signal.name,
+            )
+            exchange.outcome.hops += (f"{lease.account.name}: {signal.name}",)
+            tried.append(lease.account)
+        else:
+            accounts.report(lease, None, None)
+            return upstream
+        finally:
+            lease.release()
 
 
 async def _collect(kreq: KiroRequest, turn: _Turn, exchange: Exchange) -> web.Response:
