@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -12,6 +13,55 @@ from .events import RequestEvent, RequestFinished, RequestStarted, ResponseStart
 
 RESERVOIR = 4096  # latest samples kept per latency series
 HISTORY_MINUTES = 60
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _writer(lines: list[str]) -> Callable[[str, str, str, list[tuple[str, float]]], None]:
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+        lines.append(f"# HELP kiro_tray_{name} {help_text}")
+        lines.append(f"# TYPE kiro_tray_{name} {kind}")
+        lines.extend(f"kiro_tray_{name}{labels} {value:g}" for labels, value in samples)
+
+    return metric
+
+
+#: Per-account series: (name, type, help, the row field it shows); ``up`` is derived from the state.
+ACCOUNT_SERIES = (
+    ("account_credits_used", "gauge", "Kiro credits used this period, by account.", "credits_used"),
+    ("account_credits_limit", "gauge", "Kiro credit limit this period, by account.", "credits_limit"),
+    ("account_requests_total", "counter", "Requests served, by account.", "requests_total"),
+    (
+        "account_failovers_total",
+        "counter",
+        "Requests moved away from the account, by account.",
+        "failovers_total",
+    ),
+)
+
+
+def account_series(rows: list[dict[str, Any]]) -> str:
+    """Prometheus text for each account of the pool (rows as ``/v1/usage`` shows them)."""
+    lines: list[str] = []
+    metric = _writer(lines)
+
+    def label(row: dict[str, Any]) -> str:
+        return f'{{account="{_esc(str(row["name"]))}"}}'
+
+    metric(
+        "account_up",
+        "gauge",
+        "1 when the account can serve now, by account and state.",
+        [
+            (f'{{account="{_esc(str(r["name"]))}",state="{r["state"]}"}}', float(r["state"] == "available"))
+            for r in rows
+        ],
+    )
+    for name, kind, help_text, key in ACCOUNT_SERIES:
+        metric(name, kind, help_text, [(label(r), float(r[key])) for r in rows if r.get(key) is not None])
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def percentile(samples: list[float], q: float) -> float | None:
@@ -136,26 +186,19 @@ class Metrics:
 
     def prometheus(self) -> str:
         lines: list[str] = []
-
-        def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
-            lines.append(f"# HELP kiro_tray_{name} {help_text}")
-            lines.append(f"# TYPE kiro_tray_{name} {kind}")
-            lines.extend(f"kiro_tray_{name}{labels} {value:g}" for labels, value in samples)
-
-        def esc(value: str) -> str:
-            return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        metric = _writer(lines)
 
         metric(
             "requests_total",
             "counter",
             "Requests finished, by endpoint.",
-            [(f'{{endpoint="{esc(k)}"}}', v) for k, v in sorted(self.by_endpoint.items())] or [("", 0)],
+            [(f'{{endpoint="{_esc(k)}"}}', v) for k, v in sorted(self.by_endpoint.items())] or [("", 0)],
         )
         metric(
             "requests_by_model_total",
             "counter",
             "Requests finished, by model.",
-            [(f'{{model="{esc(k)}"}}', v) for k, v in sorted(self.by_model.items())],
+            [(f'{{model="{_esc(k)}"}}', v) for k, v in sorted(self.by_model.items())],
         )
         metric(
             "responses_total",
@@ -167,7 +210,7 @@ class Metrics:
             "errors_total",
             "counter",
             "Errors, by kind.",
-            [(f'{{kind="{esc(k)}"}}', v) for k, v in sorted(self.errors_by_kind.items())],
+            [(f'{{kind="{_esc(k)}"}}', v) for k, v in sorted(self.errors_by_kind.items())],
         )
         for series_name, series in (("first_byte", self.first_byte_ms), ("total", self.total_ms)):
             values = self.latency(series)

@@ -7,6 +7,7 @@ from the test thread, async ones from pytest's loop). Nothing of the gateway is 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 from collections.abc import Coroutine
@@ -90,6 +91,7 @@ class Gateway:
     home: Path
     key: str = TEST_KEY
     extra: dict[str, Any] = field(default_factory=dict)
+    pool: dict[str, Account] = field(default_factory=dict)
     clients: list[openai.OpenAI | anthropic.Anthropic] = field(default_factory=list)
 
     @property
@@ -150,12 +152,26 @@ def leaked_secrets(gw: Gateway) -> list[str]:
 
 
 def start_gateway(
-    home: Path, *, with_account: bool = True, ping_interval: float = 15.0, **overrides: Any
+    home: Path,
+    *,
+    with_account: bool = True,
+    ping_interval: float = 15.0,
+    pool: tuple[str, ...] = (),
+    **overrides: Any,
 ) -> Gateway:
+    """``pool`` names accounts the fake gets and a ``KIRO_ACCOUNTS_FILE`` lists (``gw.pool[name]``)."""
     thread = LoopThread()
     fake = FakeKiro()
     fake_url = thread.run(fake.start())
-    account = thread.call(fake.add_account) if with_account else None
+    account = thread.call(fake.add_account) if with_account and not pool else None
+    members = {name: thread.call(fake.add_account) for name in pool}
+    if pool:
+        accounts_file = home / "kiro-accounts.json"
+        entries = [
+            {"name": name, "refreshToken": a.refresh_token, "note": "kept"} for name, a in members.items()
+        ]
+        accounts_file.write_text(json.dumps(entries))
+        overrides.setdefault("kiro_accounts_file", accounts_file)
     settings = gateway_settings(fake_url, account, **overrides)
     logs = setup_logging(settings.python_log_level, home / "logs", console=False)
     service = GatewayService(
@@ -167,7 +183,7 @@ def start_gateway(
         ping_interval=ping_interval,
     )
     thread.run(service.start())
-    return Gateway(thread, fake, service, account, logs, home)
+    return Gateway(thread, fake, service, account, logs, home, pool=members)
 
 
 def stop_gateway(gw: Gateway) -> None:

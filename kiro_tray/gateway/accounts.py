@@ -180,6 +180,8 @@ class Account:
             "requests_today": self.requests_today if self.day == date.today() else 0,
             "credits_today": round(self.credits_today, 6) if self.day == date.today() else 0.0,
             "last_used": _iso(self.last_used),
+            "requests_total": self.requests_total,
+            "failovers_total": self.failovers_total,
         }
 
 

@@ -8,13 +8,14 @@ from typing import Any
 from aiohttp import web
 
 from .. import NAME, __version__
+from ..metrics import account_series
 from ..protocol.models import SEED_MODELS, resolve_model
 from .dialects import DIALECTS, ModelEntry, by_headers
 from .keys import IDENTITY, SERVICE, add_route
 from .openapi import openapi_handler
 
 MODEL_ROUTES = ("/v1/models", "/models")
-INFO_ENDPOINTS = ["GET /health", "GET /metrics", "GET /", "GET /openapi.json"]
+INFO_ENDPOINTS = ["GET /health", "GET /metrics", "GET /v1/usage", "GET /", "GET /openapi.json"]
 
 
 def endpoints() -> dict[str, list[str]]:
@@ -45,7 +46,7 @@ async def health(request: web.Request) -> web.Response:
     credentials = service.accounts.info()
     # An access token still to be fetched is normal: it is refreshed on the next request. Only a missing
     # or rejected login makes the gateway unable to serve.
-    healthy = credentials.state not in ("missing", "invalid")
+    healthy = credentials.state not in ("missing", "invalid") and service.accounts.can_serve()
     return web.json_response(
         {
             "status": "ok" if healthy else "degraded",
@@ -53,9 +54,16 @@ async def health(request: web.Request) -> web.Response:
             "version": __version__,
             "uptime_s": round(time.time() - service.metrics.started_at, 3),
             "credentials": credentials.as_json(),
+            "accounts": service.accounts.summary(),
             "active_streams": service.metrics.active_streams,
         }
     )
+
+
+async def usage(request: web.Request) -> web.Response:
+    """Every account's state and quota (a tenant sees only its own); never a secret."""
+    service = request.app[SERVICE]
+    return web.json_response(service.accounts.usage_report(request[IDENTITY].tenant_token))
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -64,7 +72,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         "text/plain" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", "")
     )
     if wants_text:
-        return web.Response(text=service.metrics.prometheus(), content_type="text/plain", charset="utf-8")
+        text = service.metrics.prometheus() + account_series(service.accounts.rows())
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
     return web.json_response(service.metrics.snapshot())
 
 
@@ -108,5 +117,6 @@ def register(app: web.Application) -> None:
     add_route(app, "GET", "/health", health, exact=True)
     add_route(app, "GET", "/metrics", metrics, exact=True)
     add_route(app, "GET", "/openapi.json", openapi_handler, exact=True)
+    add_route(app, "GET", "/v1/usage", usage, exact=True)
     for path in MODEL_ROUTES:
         add_route(app, "GET", path, models)
