@@ -9,36 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from . import NAME, __version__
+from .paths import AppPaths
 from .settings import DECLARATIONS, Settings, SettingsError, load_settings
 
 log = logging.getLogger("kiro_tray")
-
-
-@dataclass(frozen=True, slots=True)
-class AppPaths:
-    config_dir: Path
-    log_dir: Path
-
-    @classmethod
-    def resolve(cls, config_dir: str | None = None) -> AppPaths:
-        explicit = config_dir or os.environ.get("KIRO_TRAY_CONFIG_DIR")
-        if explicit:
-            base = Path(explicit).expanduser()
-            return cls(base, base / "logs")
-        import platformdirs
-
-        return cls(
-            Path(platformdirs.user_config_dir(NAME, appauthor=False)),
-            Path(platformdirs.user_log_dir(NAME, appauthor=False)),
-        )
 
 
 def build_parser() -> argparse.ArgumentParser:

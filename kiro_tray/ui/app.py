@@ -22,9 +22,9 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
-from ..cli import AppPaths
 from ..gateway.service import GatewayService
 from ..logging_setup import setup_logging
+from ..paths import AppPaths
 from ..settings import Settings
 from ..upstream.secret_store import SecretStore
 from .bridge import ServiceBridge

@@ -18,7 +18,7 @@ import qasync
 from PySide6.QtCore import QtMsgType, SignalInstance, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from kiro_tray.cli import AppPaths
+from kiro_tray.paths import AppPaths
 from kiro_tray.ui.app import TrayApp
 
 from ..fake_kiro.auth import Account
