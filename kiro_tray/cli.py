@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from . import NAME, __version__
 from .paths import AppPaths
 from .settings import DECLARATIONS, Settings, SettingsError, load_settings
+from .start_mode import StartMode, detect
 
 log = logging.getLogger("kiro_tray")
 
@@ -65,10 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"{NAME}: invalid setting {exc}", file=sys.stderr)
         return 2
+    start_mode = detect()
     if args.print_key:
-        return asyncio.run(_print_key(settings, paths))
+        return asyncio.run(_print_key(settings, paths, start_mode))
     if args.headless:
-        return run_headless(settings, paths)
+        return run_headless(settings, paths, start_mode)
     try:
         from .ui.app import run_gui
     except ImportError as exc:
@@ -78,10 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    return int(run_gui(settings, paths))
+    return int(run_gui(settings, paths, start_mode))
 
 
-async def _print_key(settings: Settings, paths: AppPaths) -> int:
+async def _print_key(settings: Settings, paths: AppPaths, start_mode: StartMode) -> int:
     from .gateway.service import PROXY_KEY_NAME
     from .upstream.secret_store import SecretStore
 
@@ -90,20 +92,25 @@ async def _print_key(settings: Settings, paths: AppPaths) -> int:
         return 0
     key = await asyncio.to_thread(SecretStore(paths.config_dir).get, PROXY_KEY_NAME)
     if not key:
-        print(f"{NAME}: no client key yet; start the gateway once to generate one.", file=sys.stderr)
+        print(
+            f"{NAME}: no client key yet; start the gateway once (`{start_mode.hint()}`) to generate one.",
+            file=sys.stderr,
+        )
         return 1
     print(key)
     return 0
 
 
-def run_headless(settings: Settings, paths: AppPaths) -> int:
+def run_headless(settings: Settings, paths: AppPaths, start_mode: StartMode) -> int:
     try:
-        return asyncio.run(serve(settings, paths))
+        return asyncio.run(serve(settings, paths, start_mode))
     except KeyboardInterrupt:
         return 130
 
 
-async def serve(settings: Settings, paths: AppPaths, *, ready: asyncio.Event | None = None) -> int:
+async def serve(
+    settings: Settings, paths: AppPaths, start_mode: StartMode, *, ready: asyncio.Event | None = None
+) -> int:
     """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
     from .gateway.service import GatewayService
     from .logging_setup import setup_logging
@@ -127,15 +134,16 @@ async def serve(settings: Settings, paths: AppPaths, *, ready: asyncio.Event | N
         print(f"{NAME}: {service.last_message}", file=sys.stderr)
         logging_setup.close()
         return 1
+    print_key = start_mode.hint("--print-key")
     if service.proxy_key_generated:
         print(
-            f"New client API key (saved; `{NAME} --print-key` shows it again): {service.proxy_api_key}",
+            f"New client API key (saved; `{print_key}` shows it again): {service.proxy_api_key}",
             flush=True,
         )
     log.info(
-        "Kiro Tray listening on %s (client key: `%s --print-key`; credentials: %s)",
+        "Kiro Tray listening on %s (client key: `%s`; credentials: %s)",
         service.url,
-        NAME,
+        print_key,
         service.credentials_info()["state"],
     )
     if ready is not None:

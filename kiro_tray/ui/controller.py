@@ -12,6 +12,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from ..events import CredentialsChanged, CredentialState, QuotaExhaustedSeen, ServiceStateChanged
 from ..gateway.service import GatewayService
+from ..start_mode import StartMode, detect
 from ..store import RequestRecord
 from . import autostart
 from .bridge import ServiceBridge
@@ -55,10 +56,12 @@ class AppController(QObject):
         log_dir: Path | None = None,
         quit_event: asyncio.Event | None = None,
         autostart_base: Path | None = None,
+        start_mode: StartMode | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.service = service
+        self.start_mode = start_mode or detect()
         self.bridge = bridge
         self.log_dir = log_dir
         self.quit_event = quit_event

@@ -45,7 +45,12 @@ class MainWindow(QMainWindow):
         self.metrics = MetricsPanel()
         ring_lines = logging_setup.ring.lines if logging_setup else []
         self.log = LogPanel(ring_lines, logging_setup.file_path if logging_setup else None)
-        self.settings = SettingsPanel(service, config_dir, logging_setup.redactor if logging_setup else None)
+        self.settings = SettingsPanel(
+            service,
+            config_dir,
+            logging_setup.redactor if logging_setup else None,
+            start_mode=controller.start_mode,
+        )
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.requests, "Requests")

@@ -48,6 +48,7 @@ from ..settings import (
     SettingsError,
     write_settings_file,
 )
+from ..start_mode import StartMode
 from ..upstream.credentials import validate_refresh_token
 from ..upstream.secret_store import SecretStoreError
 from .slots import async_slot
@@ -217,11 +218,14 @@ class SettingsPanel(QWidget):
         config_dir: Path,
         redactor: Redactor | None = None,
         parent: QWidget | None = None,
+        *,
+        start_mode: StartMode | None = None,
     ) -> None:
         super().__init__(parent)
         self.service = service
         self.config_dir = config_dir
         self.redactor = redactor
+        self.start_mode = start_mode
         self.fields: dict[str, FieldEditor] = {}
         self._busy = False
         buttons = self._build_buttons()  # first: building the fields validates, which updates them
@@ -315,11 +319,19 @@ class SettingsPanel(QWidget):
         row = QHBoxLayout()
         for widget in (self.key_edit, self.show_key, self.copy_key, self.regenerate_key):
             row.addWidget(widget, 1 if widget is self.key_edit else 0)
-        hint = QLabel("Clients send it as <code>Authorization: Bearer …</code> or <code>x-api-key</code>.")
-        hint.setStyleSheet(NOTE_STYLE)
+        text = "Clients send it as <code>Authorization: Bearer …</code> or <code>x-api-key</code>."
+        mode = self.start_mode
+        if mode is not None:
+            where = f" in <code>{html.escape(str(mode.folder))}</code>" if mode.from_folder else ""
+            text += f" In a terminal{where}, <code>{html.escape(mode.hint('--print-key'))}</code> prints it."
+        self.key_hint = QLabel(text)
+        self.key_hint.setObjectName("client_key_hint")
+        self.key_hint.setWordWrap(True)
+        self.key_hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.key_hint.setStyleSheet(NOTE_STYLE)
         layout.addWidget(self.key_notice)
         layout.addLayout(row)
-        layout.addWidget(hint)
+        layout.addWidget(self.key_hint)
         return box
 
     @staticmethod

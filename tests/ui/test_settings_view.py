@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import stat
+from pathlib import Path
 
 import aiohttp
 import keyring
@@ -13,6 +14,7 @@ import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
 
 from kiro_tray.settings import DECLARATIONS, SETTINGS_FILE_NAME
+from kiro_tray.start_mode import StartMode
 from kiro_tray.ui.app import TrayApp
 
 from ..memory_keyring import MemoryKeyring
@@ -171,6 +173,21 @@ def test_client_key_is_masked_shown_copied_and_regenerated(make_app: UiFactory, 
     arun(panel.regenerate())  # the slot returns its task
     assert app.service.proxy_api_key != key
     assert panel.key_edit.text() == app.service.proxy_api_key
+
+
+def test_client_key_hint_names_the_command_that_started_the_app(make_app: UiFactory, tmp_path: Path) -> None:
+    folder = tmp_path / "Kiro Tray"
+    launcher = make_app(start_mode=StartMode(("./kiro-api-start.command",), folder, from_folder=True))
+    command = "<code>./kiro-api-start.command --print-key</code>"
+    assert (
+        f"In a terminal in <code>{folder}</code>, {command} prints it."
+        in launcher.window.settings.key_hint.text()
+    )
+    script = make_app(start_mode=StartMode(("kiro-tray",), folder))
+    assert (
+        "In a terminal, <code>kiro-tray --print-key</code> prints it."
+        in script.window.settings.key_hint.text()
+    )
 
 
 def test_explicit_client_key_cannot_be_regenerated_here(make_app: UiFactory) -> None:
