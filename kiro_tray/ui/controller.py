@@ -169,7 +169,8 @@ class AppController(QObject):
     async def apply_autostart(self, enabled: bool) -> None:
         try:
             if enabled:
-                await asyncio.to_thread(autostart.enable, None, self.autostart_base)
+                folder = self.start_mode.folder  # the app's folder: its .env applies at login too
+                await asyncio.to_thread(autostart.enable, None, self.autostart_base, folder=folder)
             else:
                 await asyncio.to_thread(autostart.disable, self.autostart_base)
         except OSError as exc:

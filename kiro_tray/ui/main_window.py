@@ -71,6 +71,8 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.copy_url_button)
         status.addPermanentWidget(self.toggle_button)
 
+        self._build_menu()
+
         bridge.recordsAdded.connect(self.requests_model.add_records)
         bridge.recordsUpdated.connect(self.requests_model.update_records)
         bridge.storeCleared.connect(self.requests_model.clear)
@@ -89,6 +91,23 @@ class MainWindow(QMainWindow):
         self.restore_state()
         self.refresh()
 
+    def _build_menu(self) -> None:
+        """The window's own way to what the tray menu offers (where there is no tray it is the only way)."""
+        controller = self.controller
+        menu = self.menuBar().addMenu("&Kiro Tray")
+        self.copy_key_action = menu.addAction("Copy API key")
+        self.copy_key_action.triggered.connect(controller.copy_key)
+        menu.addAction("Open log folder").triggered.connect(controller.open_log_folder)
+        self.autostart_action = menu.addAction("Start at login")
+        self.autostart_action.setObjectName("autostart_action")
+        self.autostart_action.setCheckable(True)
+        self.autostart_action.triggered.connect(self._autostart_clicked)  # user clicks only, not refresh()
+        menu.addSeparator()
+        menu.addAction("Quit Kiro Tray").triggered.connect(controller.quit)
+
+    def _autostart_clicked(self) -> None:
+        self.controller.set_autostart(self.autostart_action.isChecked())
+
     # ---- refreshing ------------------------------------------------------------------------------
 
     def refresh(self) -> None:
@@ -98,6 +117,8 @@ class MainWindow(QMainWindow):
         running = service.state in ("running", "starting")
         self.toggle_button.setText("Stop server" if running else "Start server")
         self.copy_url_button.setEnabled(service.url is not None)
+        self.copy_key_action.setEnabled(bool(service.proxy_api_key))
+        self.autostart_action.setChecked(self.controller.autostart_enabled)
         self.settings.refresh_login()
 
     def refresh_metrics(self) -> None:
