@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -211,6 +212,7 @@ class SettingsPanel(QWidget):
     """Emits ``applied`` after a successful Apply (the window refreshes its status)."""
 
     applied = Signal()
+    keyRegenerated = Signal()
 
     def __init__(
         self,
@@ -315,7 +317,8 @@ class SettingsPanel(QWidget):
         self.copy_key = QPushButton("Copy")
         self.copy_key.clicked.connect(self._copy_key)
         self.regenerate_key = QPushButton("Regenerate")
-        self.regenerate_key.clicked.connect(self.regenerate)
+        self.regenerate_key.clicked.connect(self.confirm_regenerate)
+        self.regenerate_box: QMessageBox | None = None
         row = QHBoxLayout()
         for widget in (self.key_edit, self.show_key, self.copy_key, self.regenerate_key):
             row.addWidget(widget, 1 if widget is self.key_edit else 0)
@@ -486,11 +489,36 @@ class SettingsPanel(QWidget):
             QGuiApplication.clipboard().setText(self.service.proxy_api_key)
             self.status.setText("Client key copied to the clipboard.")
 
+    def confirm_regenerate(self) -> None:
+        """Ask before replacing the key (``open()``, never ``exec()``: a nested loop hangs qasync)."""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Regenerate the client key?",
+            "Make a new client API key? Clients using the current key stop working until they get the "
+            "new one.",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        confirm = box.addButton("Regenerate", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _: self._regenerate_answered(box.clickedButton() is confirm))
+        self.regenerate_box = box
+        box.open()
+
+    def _regenerate_answered(self, confirmed: bool) -> None:
+        self.regenerate_box = None
+        if confirmed:
+            self.regenerate()
+        else:
+            self.status.setText("The client key was kept.")
+
     @async_slot()
     async def regenerate(self) -> None:
         await self.service.regenerate_proxy_key()
         self.refresh_login()
         self.status.setText("A new client key is in use; update your clients.")
+        self.keyRegenerated.emit()
 
     @async_slot()
     async def apply_clicked(self) -> None:

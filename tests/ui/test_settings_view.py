@@ -11,14 +11,14 @@ import aiohttp
 import keyring
 import keyring.backends.fail
 import pytest
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox
 
 from kiro_tray.settings import DECLARATIONS, SETTINGS_FILE_NAME
 from kiro_tray.start_mode import StartMode
 from kiro_tray.ui.app import TrayApp
 
 from ..memory_keyring import MemoryKeyring
-from .conftest import Arun, FakeUpstream, UiFactory, free_port
+from .conftest import Arun, FakeUpstream, UiFactory, free_port, wait_until
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
 
@@ -188,6 +188,30 @@ def test_client_key_hint_names_the_command_that_started_the_app(make_app: UiFact
         "In a terminal, <code>kiro-tray --print-key</code> prints it."
         in script.window.settings.key_hint.text()
     )
+
+
+def test_regenerating_the_client_key_asks_first(make_app: UiFactory, arun: Arun) -> None:
+    app = make_app(proxy_api_key=None)
+    panel = app.window.settings
+    key = app.service.proxy_api_key
+    panel.regenerate_key.click()
+    box = panel.regenerate_box
+    assert box is not None and box.isVisible()
+    cancel = box.button(QMessageBox.StandardButton.Cancel)
+    assert box.defaultButton() is cancel
+    cancel.click()
+    assert panel.regenerate_box is None
+    assert app.service.proxy_api_key == key
+    assert panel.key_edit.text() == key
+    assert panel.status.text() == "The client key was kept."
+
+    panel.regenerate_key.click()
+    box = panel.regenerate_box
+    assert box is not None
+    confirm = next(b for b in box.buttons() if b.text() == "Regenerate")
+    confirm.click()
+    arun(wait_until(panel.keyRegenerated, lambda: app.service.proxy_api_key != key))
+    assert panel.key_edit.text() == app.service.proxy_api_key
 
 
 def test_explicit_client_key_cannot_be_regenerated_here(make_app: UiFactory) -> None:
