@@ -174,7 +174,7 @@ class TrayApp:
         self.window.refresh()
         if self.service.state == "failed":
             self.window.bring_forward("log")
-        elif self.service.credential_state() == "missing":  # first run: the guide is on Settings
+        elif self.controller.credentials.state == "missing":  # first run: the guide is on Settings
             self.window.bring_forward("settings")
         elif not self.has_tray:
             self.window.bring_forward("")

@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
             config_dir,
             logging_setup.redactor if logging_setup else None,
             start_mode=controller.start_mode,
+            credentials=lambda: controller.credentials,
         )
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -77,7 +78,6 @@ class MainWindow(QMainWindow):
         bridge.recordsUpdated.connect(self.requests_model.update_records)
         bridge.storeCleared.connect(self.requests_model.clear)
         bridge.logAppended.connect(self.log.append_lines)
-        bridge.credentialsChanged.connect(self.settings.refresh_login)
         self.requests.clearRequested.connect(service.store.clear)
         self.settings.applied.connect(self.refresh)
         controller.changed.connect(self.refresh)

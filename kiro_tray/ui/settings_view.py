@@ -52,6 +52,7 @@ from ..settings import (
 from ..start_mode import StartMode
 from ..upstream.credentials import validate_refresh_token
 from ..upstream.secret_store import SecretStoreError
+from .credentials import CredentialView, read_credentials
 from .slots import async_slot
 
 log = logging.getLogger("kiro_tray.ui.settings")
@@ -222,12 +223,14 @@ class SettingsPanel(QWidget):
         parent: QWidget | None = None,
         *,
         start_mode: StartMode | None = None,
+        credentials: Callable[[], CredentialView] | None = None,
     ) -> None:
         super().__init__(parent)
         self.service = service
         self.config_dir = config_dir
         self.redactor = redactor
         self.start_mode = start_mode
+        self.credentials = credentials or (lambda: read_credentials(service))
         self.fields: dict[str, FieldEditor] = {}
         self._busy = False
         buttons = self._build_buttons()  # first: building the fields validates, which updates them
@@ -424,24 +427,10 @@ class SettingsPanel(QWidget):
     def refresh_login(self) -> None:
         """Show the credential state and the client key (cheap: no I/O)."""
         service = self.service
-        info = service.credentials_info()
-        state = info.get("state", "missing")
-        where = info.get("where")
-        text = {
-            "ok": "Working",
-            "expiring": "Working (the access token is about to be refreshed)",
-            "expired": "Expired: the next request refreshes it",
-            "missing": "No Kiro login found yet",
-            "invalid": "Rejected by Kiro: log in again or paste a new refresh token",
-        }.get(state, state)
-        if where:
-            prefix = "Detected and using " if info.get("auto_detected") else "Using "
-            text = f"{prefix}{where}. {text}."
-        if info.get("message"):
-            text += f"\n{info['message']}"
-        self.login_state.setText(text)
-        self.login_state.setStyleSheet(ERROR_STYLE if state in ("invalid", "missing") else "")
-        self.guide.setVisible(state == "missing")
+        credentials = self.credentials()
+        self.login_state.setText(credentials.sentence())
+        self.login_state.setStyleSheet(ERROR_STYLE if credentials.problem else "")
+        self.guide.setVisible(credentials.state == "missing")
 
         key = service.proxy_api_key
         if self.key_edit.text() != key:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from kiro_tray.start_mode import StartMode
+from kiro_tray.ui.app import TrayApp
 
-from .conftest import Arun, UiFactory, wait_until
+from ..harness import TEST_KEY
+from .conftest import Arun, FakeUpstream, UiFactory, wait_until
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
 
@@ -35,3 +38,40 @@ def test_start_at_login_from_the_window_starts_the_app_in_its_folder(
     arun(wait_until(app.controller.changed, lambda: not app.controller.autostart_enabled))
     assert not action.isChecked()
     assert not (app.controller.autostart_base / "kiro-tray.desktop").exists()
+
+
+async def chat(url: str) -> int:
+    body = {"model": "claude-sonnet-4.5", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {TEST_KEY}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as resp,
+    ):
+        return resp.status
+
+
+def shown_credentials(app: TrayApp) -> list[str]:
+    """What the tray menu, its tooltip and the settings panel say about the login."""
+    app.tray.menu.aboutToShow.emit()
+    menu = next(a.text() for a in app.tray.menu.actions() if a.text().startswith("Credentials:"))
+    tooltip = next(line for line in app.tray.icon.toolTip().splitlines() if line.startswith("Credentials:"))
+    return [menu, tooltip, app.window.settings.login_state.text()]
+
+
+def test_a_loaded_login_is_ready_everywhere_and_only_a_rejected_one_is_a_problem(
+    make_app: UiFactory, fake_kiro: FakeUpstream, arun: Arun
+) -> None:
+    app = make_app()
+    assert app.service.credential_state() == "expired"  # loaded, no access token fetched yet
+    menu, tooltip, settings = shown_credentials(app)
+    assert menu == tooltip == "Credentials: ready"
+    assert settings.endswith(": ready.") and "xpired" not in settings
+    assert app.tray.shown_state == "running"
+
+    fake_kiro.fake.auth.refresh_failure = "invalid_grant"
+    assert arun(chat(app.service.url or "")) >= 400
+    arun(wait_until(app.controller.changed, lambda: app.controller.credentials.state == "invalid"))
+    menu, tooltip, settings = shown_credentials(app)
+    assert menu == tooltip == "Credentials: rejected by Kiro, log in again"
+    assert ": rejected by Kiro, log in again." in settings
+    assert app.tray.shown_state == "problem"

@@ -63,7 +63,7 @@ def test_menu_shows_status_and_every_entry(make_app: UiFactory) -> None:
     texts = [a.text() for a in app.tray.menu.actions() if not a.isSeparator()]
     assert texts[0] == f"Running on {app.service.url}"
     assert texts[1] == "Today: 0 requests, 0 errors"
-    assert texts[2] == "Credentials: ready (refreshed on the next request)"
+    assert texts[2] == "Credentials: ready"
     assert texts[3:] == [
         "Stop server",
         "Copy base URL",
