@@ -112,7 +112,7 @@ class AppController(QObject):
     async def start_service(self) -> None:
         self.quota_message = None
         await self.service.start()
-        self.credentials = read_credentials(self.service)
+        self._read_credentials()
         self.changed.emit()
 
     async def stop_service(self) -> None:
@@ -182,16 +182,20 @@ class AppController(QObject):
 
     # ---- core events ------------------------------------------------------------------------------
 
+    def _read_credentials(self, *, loaded: bool = False) -> None:
+        """``loaded``: the service has just (re)loaded or refreshed the login, so its answer holds."""
+        self.credentials = read_credentials(self.service, None if loaded else self.credentials)
+
     def _on_state(self, event: ServiceStateChanged) -> None:
         if event.state == "failed":
             title = FAILURE_TITLES.get(event.reason or "", "Kiro Tray could not start")
             self.notify(title, event.message or "See the log for details.")
-        if event.state in ("running", "stopped"):
-            self.credentials = read_credentials(self.service)
+        self._read_credentials()
         self.changed.emit()
 
     def _on_credentials(self, event: CredentialsChanged) -> None:
-        before, self.credentials = self.credentials.state, read_credentials(self.service)
+        before = self.credentials.state
+        self._read_credentials(loaded=True)
         failures, self._refresh_failures = self._refresh_failures, self.service.metrics.refresh_failures
         if event.state == "invalid" and before != "invalid":
             self.notify("Kiro rejected the login", event.message or "Log in to Kiro again.")

@@ -47,8 +47,15 @@ class CredentialView:
         return f"{text}\n{self.message}" if self.message else text
 
 
-def read_credentials(service: GatewayService) -> CredentialView:
-    """The one place the UI asks the service about its Kiro login."""
+def read_credentials(service: GatewayService, last: CredentialView | None = None) -> CredentialView:
+    """The one place the UI asks the service about its Kiro login.
+
+    Today the service holds a login only while its server runs (starting, stopped or failed, it may report
+    "missing"), so then the ``last`` answer stands; pass ``last=None`` right after the service announced a
+    (re)loaded login. When the service can describe credentials without a server
+    (``service.accounts.info()``), this reads that instead and ``last`` goes away."""
+    if service.state != "running" and last is not None:
+        return last
     info = service.credentials_info()
     return CredentialView(
         state=info["state"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -75,3 +76,23 @@ def test_a_loaded_login_is_ready_everywhere_and_only_a_rejected_one_is_a_problem
     assert menu == tooltip == "Credentials: rejected by Kiro, log in again"
     assert ": rejected by Kiro, log in again." in settings
     assert app.tray.shown_state == "problem"
+
+
+def test_a_stopped_server_still_shows_the_login_it_had(make_app: UiFactory, arun: Arun) -> None:
+    app = make_app()
+    arun(app.controller.stop_service())
+    assert app.controller.status_lines()[0] == "Stopped"
+    menu, tooltip, settings = shown_credentials(app)
+    assert menu == tooltip == "Credentials: ready"
+    assert settings.endswith(": ready.")
+    assert not app.window.settings.guide.isVisibleTo(app.window.settings)  # no first-run guide
+
+
+def test_a_failed_start_still_shows_the_login_it_found(make_app: UiFactory) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        app = make_app(port=blocker.getsockname()[1])
+    assert app.service.state == "failed"
+    menu, tooltip, _ = shown_credentials(app)
+    assert menu == tooltip == "Credentials: ready"
