@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QTabWidget, QWidget
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QHideEvent, QResizeEvent, QShowEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QSizePolicy, QTabWidget, QWidget
 
 from ..logging_setup import LoggingSetup
 from .controller import AppController
@@ -18,6 +18,31 @@ from .settings_view import SettingsPanel
 
 WINDOW_STATE_FILE = "window.ini"
 METRICS_REFRESH_MS = 1000
+NOTICE_MS = 15000
+STATUS_SEPARATOR = "   ·   "
+
+
+class ElidedLabel(QLabel):
+    """One line that shrinks with the window: elided ("…") to the width it has, the full text as tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full_text = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def set_full_text(self, text: str) -> None:
+        self.full_text = text
+        self.setToolTip(text)
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width()
+        self.setText(self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, width))
 
 
 class MainWindow(QMainWindow):
@@ -60,8 +85,13 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.settings, "Settings")
         self.setCentralWidget(self.tabs)
 
-        self.state_label = QLabel()
+        self.state_label = ElidedLabel()
         self.state_label.setObjectName("state_label")
+        self.notice: str | None = None  # a notification, shown in place of the status for a while
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.setInterval(NOTICE_MS)
+        self._notice_timer.timeout.connect(self._notice_expired)
         self.toggle_button = QPushButton()
         self.toggle_button.setObjectName("toggle_button")
         self.toggle_button.clicked.connect(controller.toggle)
@@ -112,8 +142,8 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         service = self.controller.service
-        lines = self.controller.status_lines()
-        self.state_label.setText("   ·   ".join(lines))
+        status = STATUS_SEPARATOR.join(self.controller.status_lines())
+        self.state_label.set_full_text(f"{self.notice}{STATUS_SEPARATOR}{status}" if self.notice else status)
         running = service.state in ("running", "starting")
         self.toggle_button.setText("Stop server" if running else "Start server")
         self.copy_url_button.setEnabled(service.url is not None)
@@ -134,7 +164,13 @@ class MainWindow(QMainWindow):
         super().hideEvent(event)
 
     def _notified(self, title: str, message: str) -> None:
-        self.statusBar().showMessage(f"{title}: {message}", 15000)
+        self.notice = f"{title}: {message}"
+        self._notice_timer.start()
+        self.refresh()
+
+    def _notice_expired(self) -> None:
+        self.notice = None
+        self.refresh()
 
     # ---- showing ---------------------------------------------------------------------------------
 

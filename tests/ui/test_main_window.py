@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from kiro_tray.start_mode import StartMode
 from kiro_tray.ui.app import TrayApp
@@ -96,3 +97,26 @@ def test_a_failed_start_still_shows_the_login_it_found(make_app: UiFactory) -> N
     assert app.service.state == "failed"
     menu, tooltip, _ = shown_credentials(app)
     assert menu == tooltip == "Credentials: ready"
+
+
+def test_the_status_bar_elides_to_its_width_with_the_full_text_in_a_tooltip(
+    make_app: UiFactory, qapp: QApplication
+) -> None:
+    app = make_app()
+    window = app.window
+    window.bring_forward("")
+    label = window.state_label
+    app.controller.notify("Kiro Tray could not start", "Port 8000 is busy: another program is using it. " * 3)
+    full = label.full_text
+    assert full.startswith("Kiro Tray could not start: Port 8000 is busy") and "Credentials: ready" in full
+    assert label.toolTip() == full
+
+    window.resize(420, 400)
+    qapp.processEvents()
+    assert label.text() != full and label.text().endswith("…")
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.contentsRect().width()
+    assert full.startswith(label.text()[:-1])
+
+    window.resize(label.fontMetrics().horizontalAdvance(full) + 800, 400)
+    qapp.processEvents()
+    assert label.text() == full
