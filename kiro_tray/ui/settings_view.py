@@ -553,9 +553,10 @@ class SettingsPanel(QWidget):
             await service.reset_credentials()
         self.revert()
         self.refresh_login()
-        names = ", ".join(s.env for s in changed if not s.secret)
-        parts = [f"Applied {names}." if names else "", "Refresh token saved." if token else ""]
+        labels = ", ".join(label_for(s) for s in changed if not s.secret)
+        parts = [f"Applied {labels}." if labels else "", "Refresh token saved." if token else ""]
         self.status.setText(" ".join(p for p in parts if p) or "Nothing changed.")
+        names = ", ".join(s.env for s in changed if not s.secret)
         log.info("settings applied%s", f": {names}" if names else "")
         self.applied.emit()
         return True

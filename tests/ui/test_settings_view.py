@@ -94,7 +94,7 @@ def test_port_change_restarts_on_the_new_port(make_app: UiFactory, arun: Arun) -
     assert arun(health(app.service.url)) == 200
     assert arun(refused(old_url))
     assert settings_file(app)["port"] == port
-    assert "PORT" in app.window.settings.status.text()
+    assert app.window.settings.status.text() == "Applied Port."  # the field's label, not PORT
 
 
 def test_log_level_applies_live_without_a_restart(make_app: UiFactory, arun: Arun) -> None:
@@ -108,6 +108,7 @@ def test_log_level_applies_live_without_a_restart(make_app: UiFactory, arun: Aru
     assert app.logging_setup.logger.level == logging.DEBUG
     assert app.service.port == port  # not restarted
     assert settings_file(app)["log_level"] == "DEBUG"
+    assert app.window.settings.status.text() == "Applied Log level."
 
 
 def test_pasted_refresh_token_goes_to_the_keyring_only(
