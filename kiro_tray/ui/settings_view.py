@@ -38,10 +38,12 @@ from PySide6.QtWidgets import (
 )
 
 from ..errors import CredentialsError
+from ..events import ServiceStateChanged
 from ..gateway.service import GatewayService
 from ..logging_setup import Redactor
 from ..settings import (
     BY_ENV,
+    BY_NAME,
     DECLARATIONS,
     SETTINGS_FILE_NAME,
     Setting,
@@ -57,6 +59,8 @@ from .slots import async_slot
 
 log = logging.getLogger("kiro_tray.ui.settings")
 
+BIND_SETTINGS = frozenset({"host", "port"})  # where the server listens: saved once it could listen there
+BIND_FAILURES = frozenset({"port_busy", "port_denied", "already_running"})
 EXPLICIT_ORIGINS = {"env": "the environment", ".env": "the .env file", "cli": "the command line"}
 LOGIN_GROUP = "Credentials"
 ERROR_STYLE = "color: #c62828;"
@@ -322,6 +326,7 @@ class SettingsPanel(QWidget):
         self.regenerate_key = QPushButton("Regenerate")
         self.regenerate_key.clicked.connect(self.confirm_regenerate)
         self.regenerate_box: QMessageBox | None = None
+        self.keep_box: QMessageBox | None = None
         row = QHBoxLayout()
         for widget in (self.key_edit, self.show_key, self.copy_key, self.regenerate_key):
             row.addWidget(widget, 1 if widget is self.key_edit else 0)
@@ -540,15 +545,11 @@ class SettingsPanel(QWidget):
             if new.refresh_token and new.origins.get("refresh_token") not in EXPLICIT_ORIGINS:
                 new = replace(new, refresh_token=None)  # the saved login replaces an in-memory one
         edited = [s.name for s in new.changed(service.settings) if not s.secret]
-        try:
-            await asyncio.to_thread(
-                write_settings_file, self.config_dir / SETTINGS_FILE_NAME, new, names=edited
-            )
-        except OSError as exc:
-            self.status.setText(f"The settings file could not be written: {exc.strerror or exc}")
+        bind = [n for n in edited if n in BIND_SETTINGS]  # saved once the server could listen there
+        if not await self._write_settings(new, [n for n in edited if n not in bind]):
             return False
         changed = new.changed(service.settings)
-        await service.apply_settings(new)
+        failure = await self._apply_to_service(new)
         if reset_login and not any(s.applies == "reset_credentials" for s in changed):
             await service.reset_credentials()
         self.revert()
@@ -556,10 +557,69 @@ class SettingsPanel(QWidget):
         labels = ", ".join(label_for(s) for s in changed if not s.secret)
         parts = [f"Applied {labels}." if labels else "", "Refresh token saved." if token else ""]
         self.status.setText(" ".join(p for p in parts if p) or "Nothing changed.")
+        if bind and failure is not None:
+            unsaved = ", ".join(label_for(BY_NAME[n]) for n in bind)
+            self.status.setText(f"{failure.message} The new {unsaved} was not saved.")
+            self.confirm_keep(new, bind, failure.message or "")
+        elif bind and not await self._write_settings(new, bind):
+            return False
         names = ", ".join(s.env for s in changed if not s.secret)
         log.info("settings applied%s", f": {names}" if names else "")
         self.applied.emit()
         return True
+
+    async def _write_settings(self, new: Settings, names: list[str]) -> bool:
+        try:
+            await asyncio.to_thread(
+                write_settings_file, self.config_dir / SETTINGS_FILE_NAME, new, names=names
+            )
+        except OSError as exc:
+            self.status.setText(f"The settings file could not be written: {exc.strerror or exc}")
+            return False
+        return True
+
+    async def _apply_to_service(self, new: Settings) -> ServiceStateChanged | None:
+        """Apply; returns the failure when the server then could not listen (busy or forbidden port)."""
+        failures: list[ServiceStateChanged] = []
+
+        def seen(event: ServiceStateChanged) -> None:  # records only: widgets are updated by the caller
+            if event.state == "failed" and event.reason in BIND_FAILURES:
+                failures.append(event)
+
+        self.service.state_changed.connect(seen)
+        try:
+            await self.service.apply_settings(new)
+        finally:
+            self.service.state_changed.disconnect(seen)
+        return failures[-1] if failures else None
+
+    def confirm_keep(self, new: Settings, names: list[str], why: str) -> None:
+        """Ask whether to save a host or port the server could not listen on (``open()``, not ``exec()``)."""
+        values = ", ".join(f"{label_for(BY_NAME[n])} {getattr(new, n)}" for n in names)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Keep the new server address?",
+            f"{why}\nSave {values} in the settings anyway? Kiro Tray then tries it again at every start.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(box.addButton("Don't save", QMessageBox.ButtonRole.RejectRole))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _: self._keep_answered(new, names, box.clickedButton() is keep))
+        self.keep_box = box
+        box.open()
+
+    def _keep_answered(self, new: Settings, names: list[str], keep: bool) -> None:
+        self.keep_box = None
+        if keep:
+            self.keep_unsaved(new, names)
+
+    @async_slot()
+    async def keep_unsaved(self, new: Settings, names: list[str]) -> None:
+        if await self._write_settings(new, names):
+            self.status.setText(f"Saved {', '.join(label_for(BY_NAME[n]) for n in names)}.")
+            self.applied.emit()
 
     def _save_login(self, token: str, new: Settings) -> None:
         """Runs in a thread: the keyring blocks."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import stat
 from pathlib import Path
 
@@ -95,6 +96,37 @@ def test_port_change_restarts_on_the_new_port(make_app: UiFactory, arun: Arun) -
     assert arun(refused(old_url))
     assert settings_file(app)["port"] == port
     assert app.window.settings.status.text() == "Applied Port."  # the field's label, not PORT
+
+
+@pytest.mark.parametrize("answer", ["Don't save", "Keep it"])
+def test_a_port_that_failed_to_bind_is_saved_only_when_the_user_keeps_it(
+    make_app: UiFactory, arun: Arun, answer: str
+) -> None:
+    app = make_app()
+    panel = app.window.settings
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        line(app, "port").setText(str(busy))
+        line(app, "max_tenants").setText("7")
+        assert arun(panel.apply())
+    assert app.service.state == "failed"
+    assert "port" not in settings_file(app)
+    assert settings_file(app)["max_tenants"] == 7  # the rest of the form is saved as usual
+    assert f"Port {busy} is busy" in panel.status.text()
+    assert "The new Port was not saved." in panel.status.text()
+    box = panel.keep_box
+    assert box is not None and box.isVisible()
+    assert box.defaultButton().text() == "Don't save"
+    next(b for b in box.buttons() if b.text() == answer).click()
+    assert panel.keep_box is None
+    if answer == "Keep it":
+        arun(wait_until(panel.applied, lambda: "port" in settings_file(app)))
+        assert settings_file(app)["port"] == busy
+        assert panel.status.text() == "Saved Port."
+    else:
+        assert "port" not in settings_file(app)
 
 
 def test_log_level_applies_live_without_a_restart(make_app: UiFactory, arun: Arun) -> None:
