@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -83,14 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(run_gui(settings, paths, start_mode))
 
 
-async def _print_key(settings: Settings, paths: AppPaths, start_mode: StartMode) -> int:
+async def _stored_key(paths: AppPaths) -> str | None:
+    """The client key saved by an earlier start (each start prints or shows a new key), or None."""
     from .gateway.service import PROXY_KEY_NAME
     from .upstream.secret_store import SecretStore
 
-    if settings.proxy_api_key:
-        print(settings.proxy_api_key)
-        return 0
-    key = await asyncio.to_thread(SecretStore(paths.config_dir).get, PROXY_KEY_NAME)
+    return await asyncio.to_thread(SecretStore(paths.config_dir).get, PROXY_KEY_NAME)
+
+
+async def _print_key(settings: Settings, paths: AppPaths, start_mode: StartMode) -> int:
+    key = settings.proxy_api_key or await _stored_key(paths)
     if not key:
         print(
             f"{NAME}: no client key yet; start the gateway once (`{start_mode.hint()}`) to generate one.",
@@ -99,6 +103,43 @@ async def _print_key(settings: Settings, paths: AppPaths, start_mode: StartMode)
         return 1
     print(key)
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything
+
+
+def listening_url(host: str, port: int) -> str:
+    """The address the server is bound to; for a wildcard host, also how the network reaches it."""
+    shown = f"[{host}]" if ":" in host else host or "0.0.0.0"
+    url = f"http://{shown}:{port}"
+    if host in ("", "0.0.0.0", "::"):
+        return f"{url}, reachable as http://{socket.gethostname()}:{port}"
+    return url
+
+
+async def _remote_refusal(settings: Settings, paths: AppPaths, start_mode: StartMode) -> str | None:
+    """Why the gateway must not listen on a non-loopback host, or None when it may.
+
+    Off loopback, only the client key guards Kiro; a key generated on this very start has not been seen
+    by anyone who could hand it to a client, so that needs PROXY_API_KEY, a key saved earlier, or
+    ALLOW_REMOTE."""
+    if is_loopback(settings.host):
+        return None
+    log.warning(
+        "HOST is %s: the gateway is reachable from the network, guarded by the client key", settings.host
+    )
+    if settings.allow_remote or settings.proxy_api_key or await _stored_key(paths):
+        return None
+    return (
+        f"{NAME}: not listening on {settings.host} with a client key nobody has seen yet: set PROXY_API_KEY, "
+        f"start once on 127.0.0.1 (`{start_mode.hint()}`) to make a key, or add --allow-remote."
+    )
 
 
 def run_headless(settings: Settings, paths: AppPaths, start_mode: StartMode) -> int:
@@ -119,6 +160,11 @@ async def serve(
     logging_setup = setup_logging(settings.python_log_level, paths.log_dir)
     for secret in (settings.proxy_api_key, settings.refresh_token):
         logging_setup.redactor.add(secret)
+    refusal = await _remote_refusal(settings, paths, start_mode)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        logging_setup.close()
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -140,9 +186,10 @@ async def serve(
             f"New client API key (saved; `{print_key}` shows it again): {service.proxy_api_key}",
             flush=True,
         )
+    assert service.port is not None  # running
     log.info(
         "Kiro Tray listening on %s (client key: `%s`; credentials: %s)",
-        service.url,
+        listening_url(settings.host, service.port),
         print_key,
         service.credentials_info()["state"],
     )

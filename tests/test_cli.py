@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from kiro_tray.settings import DECLARATIONS
 from kiro_tray.start_mode import LAUNCHER_ENV, detect
@@ -168,3 +171,51 @@ def test_headless_lines_name_the_launcher_and_the_key_prints_again(tmp_path: Pat
         check=True,
     )
     assert printed.stdout.strip() == key
+
+
+# ---- listening beyond loopback -------------------------------------------------------------------------
+
+
+def test_any_host_with_a_key_nobody_has_seen_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kiro_tray", "--headless", "--port", "0", "--host", "0.0.0.0"],
+        cwd=tmp_path,
+        env=headless_env(tmp_path, **{LAUNCHER_ENV: "./kiro-api-start.command"}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    refusal = [line for line in result.stderr.splitlines() if line.startswith("kiro-tray:")]
+    assert refusal == [
+        "kiro-tray: not listening on 0.0.0.0 with a client key nobody has seen yet: set PROXY_API_KEY, "
+        "start once on 127.0.0.1 (`./kiro-api-start.command`) to make a key, "
+        "or add --allow-remote."
+    ]
+    assert "WARNING" in result.stderr and "reachable from the network" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "config" / "secrets.json").exists()  # no key was made
+
+
+@pytest.mark.parametrize(
+    ("args", "dotenv", "extra_env"),
+    [
+        (["--allow-remote"], "", {}),
+        ([], "ALLOW_REMOTE=true\n", {}),
+        ([], "", {"PROXY_API_KEY": "kt-chosen-by-the-user"}),
+    ],
+    ids=["flag", "dotenv", "explicit-key"],
+)
+def test_any_host_starts_when_allowed_and_names_the_bound_address(
+    tmp_path: Path, args: list[str], dotenv: str, extra_env: dict[str, str]
+) -> None:
+    (tmp_path / ".env").write_text(dotenv)
+    with headless(tmp_path, headless_env(tmp_path, **extra_env), "--host", "0.0.0.0", *args) as run:
+        warning = read_until(run, "reachable from the network")
+        assert "WARNING" in warning
+        line = read_until(run, "listening on")
+        port = int(line.split("http://0.0.0.0:")[1].split(",")[0])
+        assert (
+            f"listening on http://0.0.0.0:{port}, reachable as http://{socket.gethostname()}:{port} " in line
+        )
+        assert run.stop() == 0
