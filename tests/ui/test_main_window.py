@@ -25,12 +25,14 @@ def test_start_at_login_from_the_window_starts_the_app_in_its_folder(
     folder = tmp_path / "my kiro-tray"
     app = make_app(start_mode=StartMode(("./kiro-api-start.command",), folder, from_folder=True))
     action = app.window.autostart_action
+    base = app.controller.autostart_base
+    assert base is not None
     assert action.isCheckable() and not action.isChecked()
     action.trigger()
     arun(wait_until(app.controller.changed, lambda: app.controller.autostart_enabled))
     entry = configparser.ConfigParser(interpolation=None)
     entry.optionxform = str  # type: ignore[assignment,method-assign]
-    entry.read(app.controller.autostart_base / "kiro-tray.desktop")
+    entry.read(base / "kiro-tray.desktop")
     assert entry["Desktop Entry"]["Path"] == str(folder)
     assert "-m kiro_tray" in entry["Desktop Entry"]["Exec"]
     assert action.isChecked()
@@ -39,7 +41,7 @@ def test_start_at_login_from_the_window_starts_the_app_in_its_folder(
     action.trigger()
     arun(wait_until(app.controller.changed, lambda: not app.controller.autostart_enabled))
     assert not action.isChecked()
-    assert not (app.controller.autostart_base / "kiro-tray.desktop").exists()
+    assert not (base / "kiro-tray.desktop").exists()
 
 
 async def chat(url: str) -> int:
@@ -76,7 +78,7 @@ def test_a_loaded_login_is_ready_everywhere_and_only_a_rejected_one_is_a_problem
     menu, tooltip, settings = shown_credentials(app)
     assert menu == tooltip == "Credentials: rejected by Kiro, log in again"
     assert ": rejected by Kiro, log in again." in settings
-    assert app.tray.shown_state == "problem"
+    assert app.controller.icon_state() == "problem"
 
 
 def test_a_stopped_server_still_shows_the_login_it_had(make_app: UiFactory, arun: Arun) -> None:
