@@ -97,6 +97,9 @@ class AccountsRegistry:
         self.quota_restored: Signal[QuotaRestored] = Signal("accounts.quota_restored")
         self.token_events: Signal[TokenEvent] = Signal("accounts.tokens")
         self._source: CredentialStore | None = None
+        #: The REFRESH_TOKEN / PROFILE_ARN / KIRO_REGION the env source was made from: a reset with the
+        #: same values keeps that source, which holds the refresh token Kiro has rotated it to.
+        self._env_values: tuple[str | None, str | None, str] | None = None
         self._credential: Credential | None = None
         self._error: str | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -110,6 +113,7 @@ class AccountsRegistry:
         running server, so the window can say what it found."""
         s = self.settings
         self._error = None
+        env_values = (s.refresh_token, s.profile_arn, s.kiro_region)
         try:
             source = await asyncio.to_thread(
                 discover,
@@ -121,12 +125,21 @@ class AccountsRegistry:
                 secret_store=self._secret_store,
                 home=self._home,
             )
+            previous = self._source
+            if (
+                source is not None
+                and previous is not None
+                and source.kind == previous.kind == "env"
+                and self._env_values == env_values
+            ):
+                source = previous  # the same login: keep the refresh token Kiro has rotated it to
             credential = await asyncio.to_thread(source.load) if source is not None else None
         except CredentialsError as exc:
             source, credential = None, None
             self._error = exc.message
             log.error("credentials: %s", exc.message)
         self._source, self._credential = source, credential
+        self._env_values = env_values
         if credential is not None and source is not None:
             self._redact(credential.refresh_token, credential.access_token, credential.client_secret)
             log.info("credentials: %s", source.description)
