@@ -15,7 +15,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -125,15 +125,10 @@ class AccountsRegistry:
                 secret_store=self._secret_store,
                 home=self._home,
             )
-            previous = self._source
-            if (
-                source is not None
-                and previous is not None
-                and source.kind == previous.kind == "env"
-                and self._env_values == env_values
-            ):
-                source = previous  # the same login: keep the refresh token Kiro has rotated it to
-            credential = await asyncio.to_thread(source.load) if source is not None else None
+            credential: Credential | None = None
+            if source is not None:
+                kept = self._kept_env_login(source, env_values)
+                source, credential = kept or (source, await asyncio.to_thread(source.load))
         except CredentialsError as exc:
             source, credential = None, None
             self._error = exc.message
@@ -149,6 +144,19 @@ class AccountsRegistry:
         if credential is not None and source is not None:
             self._default = self._account(source.kind, credential, source)
         self._emit_credentials()
+
+    def _kept_env_login(
+        self, found: CredentialStore, env_values: tuple[str | None, str | None, str]
+    ) -> tuple[CredentialStore, Credential] | None:
+        """A reset with the same REFRESH_TOKEN login keeps its source, which holds the refresh token Kiro
+        rotated it to (the configured one is spent), and fetches a new access token as a fresh login would."""
+        previous = self._source
+        if previous is None or not found.kind == previous.kind == "env" or self._env_values != env_values:
+            return None
+        credential = previous.load()
+        if credential.auth_kind != "api_key":
+            credential = replace(credential, access_token=None, expires_at=None)
+        return previous, credential
 
     def attach(self, session: aiohttp.ClientSession) -> None:
         """The server started: accounts get token managers on its HTTP session."""
