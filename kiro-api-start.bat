@@ -11,6 +11,8 @@ setlocal EnableExtensions DisableDelayedExpansion
 
 rem step: cd
 pushd "%~dp0" || goto :no_folder
+rem The app names this launcher in its hints, e.g. kiro-api-start.bat --print-key.
+set "KIRO_TRAY_LAUNCHER=%~nx0"
 
 set "VENV_PY=.venv\Scripts\python.exe"
 set "VENV_PYW=.venv\Scripts\pythonw.exe"

@@ -3,7 +3,8 @@
 #
 # The first run creates a private Python environment in .venv and installs Kiro Tray with its tray app
 # (a few minutes); later runs start at once and reinstall only when pyproject.toml changed.
-# Options pass through to the app, e.g. ./kiro-api-start.command --headless --port 9000 (see --help).
+# Options pass through to the app, e.g. ./kiro-api-start.command --headless --port 9000 (see --help);
+# ./kiro-api-start.command --print-key prints the client API key.
 # Without a graphical display (Linux servers, SSH sessions) the gateway starts without the tray.
 #
 # Written for the bash 3.2 that macOS ships: no `set -u`, no bash 4 features.
@@ -11,6 +12,9 @@
 
 # step: cd
 cd "$(dirname "$0")" || exit 1
+# The app names this launcher in its hints (e.g. ./kiro-api-start.command --print-key).
+KIRO_TRAY_LAUNCHER="./${0##*/}"
+export KIRO_TRAY_LAUNCHER
 
 VENV_PY=.venv/bin/python
 STAMP=.venv/.kiro-tray-installed

@@ -8,37 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
-import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from . import NAME, __version__
+from .paths import AppPaths
 from .settings import DECLARATIONS, Settings, SettingsError, load_settings
+from .start_mode import StartMode, detect
 
 log = logging.getLogger("kiro_tray")
-
-
-@dataclass(frozen=True, slots=True)
-class AppPaths:
-    config_dir: Path
-    log_dir: Path
-
-    @classmethod
-    def resolve(cls, config_dir: str | None = None) -> AppPaths:
-        explicit = config_dir or os.environ.get("KIRO_TRAY_CONFIG_DIR")
-        if explicit:
-            base = Path(explicit).expanduser()
-            return cls(base, base / "logs")
-        import platformdirs
-
-        return cls(
-            Path(platformdirs.user_config_dir(NAME, appauthor=False)),
-            Path(platformdirs.user_log_dir(NAME, appauthor=False)),
-        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,10 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"{NAME}: invalid setting {exc}", file=sys.stderr)
         return 2
+    start_mode = detect()
     if args.print_key:
-        return asyncio.run(_print_key(settings, paths))
+        return asyncio.run(_print_key(settings, paths, start_mode))
     if args.headless:
-        return run_headless(settings, paths)
+        return run_headless(settings, paths, start_mode)
     try:
         from .ui.app import run_gui
     except ImportError as exc:
@@ -99,32 +82,76 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    return int(run_gui(settings, paths))
+    return int(run_gui(settings, paths, start_mode))
 
 
-async def _print_key(settings: Settings, paths: AppPaths) -> int:
+async def _stored_key(paths: AppPaths) -> str | None:
+    """The client key saved by an earlier start (each start prints or shows a new key), or None."""
     from .gateway.service import PROXY_KEY_NAME
     from .upstream.secret_store import SecretStore
 
-    if settings.proxy_api_key:
-        print(settings.proxy_api_key)
-        return 0
-    key = await asyncio.to_thread(SecretStore(paths.config_dir).get, PROXY_KEY_NAME)
+    return await asyncio.to_thread(SecretStore(paths.config_dir).get, PROXY_KEY_NAME)
+
+
+async def _print_key(settings: Settings, paths: AppPaths, start_mode: StartMode) -> int:
+    key = settings.proxy_api_key or await _stored_key(paths)
     if not key:
-        print(f"{NAME}: no client key yet; start the gateway once to generate one.", file=sys.stderr)
+        print(
+            f"{NAME}: no client key yet; start the gateway once (`{start_mode.hint()}`) to generate one.",
+            file=sys.stderr,
+        )
         return 1
     print(key)
     return 0
 
 
-def run_headless(settings: Settings, paths: AppPaths) -> int:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        return asyncio.run(serve(settings, paths))
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything
+
+
+def listening_url(host: str, port: int) -> str:
+    """The address the server is bound to; for a wildcard host, also how the network reaches it."""
+    shown = f"[{host}]" if ":" in host else host or "0.0.0.0"
+    url = f"http://{shown}:{port}"
+    if host in ("", "0.0.0.0", "::"):
+        return f"{url}, reachable as http://{socket.gethostname()}:{port}"
+    return url
+
+
+async def _remote_refusal(settings: Settings, paths: AppPaths, start_mode: StartMode) -> str | None:
+    """Why the gateway must not listen on a non-loopback host, or None when it may.
+
+    Off loopback, only the client key guards Kiro; a key generated on this very start has not been seen
+    by anyone who could hand it to a client, so that needs PROXY_API_KEY, a key saved earlier, or
+    ALLOW_REMOTE."""
+    if is_loopback(settings.host):
+        return None
+    log.warning(
+        "HOST is %s: the gateway is reachable from the network, guarded by the client key", settings.host
+    )
+    if settings.allow_remote or settings.proxy_api_key or await _stored_key(paths):
+        return None
+    return (
+        f"{NAME}: not listening on {settings.host} with a client key nobody has seen yet: set PROXY_API_KEY, "
+        f"start once on 127.0.0.1 (`{start_mode.hint()}`) to make a key, or add --allow-remote."
+    )
+
+
+def run_headless(settings: Settings, paths: AppPaths, start_mode: StartMode) -> int:
+    try:
+        return asyncio.run(serve(settings, paths, start_mode))
     except KeyboardInterrupt:
         return 130
 
 
-async def serve(settings: Settings, paths: AppPaths, *, ready: asyncio.Event | None = None) -> int:
+async def serve(
+    settings: Settings, paths: AppPaths, start_mode: StartMode, *, ready: asyncio.Event | None = None
+) -> int:
     """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
     from .gateway.service import GatewayService
     from .logging_setup import setup_logging
@@ -133,6 +160,11 @@ async def serve(settings: Settings, paths: AppPaths, *, ready: asyncio.Event | N
     logging_setup = setup_logging(settings.python_log_level, paths.log_dir)
     for secret in (settings.proxy_api_key, settings.refresh_token):
         logging_setup.redactor.add(secret)
+    refusal = await _remote_refusal(settings, paths, start_mode)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        logging_setup.close()
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -148,15 +180,17 @@ async def serve(settings: Settings, paths: AppPaths, *, ready: asyncio.Event | N
         print(f"{NAME}: {service.last_message}", file=sys.stderr)
         logging_setup.close()
         return 1
+    print_key = start_mode.hint("--print-key")
     if service.proxy_key_generated:
         print(
-            f"New client API key (saved; `{NAME} --print-key` shows it again): {service.proxy_api_key}",
+            f"New client API key (saved; `{print_key}` shows it again): {service.proxy_api_key}",
             flush=True,
         )
+    assert service.port is not None  # running
     log.info(
-        "Kiro Tray listening on %s (client key: `%s --print-key`; credentials: %s)",
-        service.url,
-        NAME,
+        "Kiro Tray listening on %s (client key: `%s`; credentials: %s)",
+        listening_url(settings.host, service.port),
+        print_key,
         service.accounts.info().state,
     )
     if ready is not None:

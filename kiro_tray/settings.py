@@ -92,6 +92,15 @@ DECLARATIONS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "allow_remote",
+        "ALLOW_REMOTE",
+        "bool",
+        False,
+        "Headless: listen on a non-loopback HOST even with a client key generated on this start.",
+        "Server",
+        "live",
+    ),
+    Setting(
         "cors_origins",
         "CORS_ORIGINS",
         "str",
@@ -323,6 +332,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     proxy_api_key: str | None = field(default=None, repr=False)
+    allow_remote: bool = False
     cors_origins: str = ""
     max_body_mb: float = 32.0
     max_tenants: int = 64

@@ -235,6 +235,9 @@ class AccountsRegistry:
         self.notices: Signal[AccountNotice] = Signal("accounts.notices")
         self._accounts: list[Account] = []
         self._single: CredentialStore | None = None
+        #: The REFRESH_TOKEN / PROFILE_ARN / KIRO_REGION the env source was made from: a reset with the
+        #: same values keeps that source, which holds the refresh token Kiro has rotated it to.
+        self._env_values: tuple[str | None, str | None, str] | None = None
         self._error: str | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tenants: OrderedDict[str, Account] = OrderedDict()
@@ -335,6 +338,8 @@ class AccountsRegistry:
 
     def _find_single(self, *, pooled: bool) -> _Found | None:
         s = self.settings
+        env_values = (s.refresh_token, s.profile_arn, s.kiro_region)
+        previous, previous_values, self._env_values = self._single, self._env_values, env_values
         try:
             source = discover(
                 refresh_token=s.refresh_token,
@@ -349,6 +354,9 @@ class AccountsRegistry:
             self._error = exc.message
             log.error("credentials: %s", exc.message)
             return None
+        kept = previous is not None and source is not None and source.kind == previous.kind == "env"
+        if kept and previous is not None and env_values == previous_values:
+            return self._kept_env_login(previous)
         self._single = source
         if source is None or (pooled and source.kind in AUTO_DETECTED and not s.kiro_cli_db_file):
             return None
@@ -359,6 +367,16 @@ class AccountsRegistry:
             return None
         log.info("credentials: %s", source.description)
         return found
+
+    def _kept_env_login(self, previous: CredentialStore) -> _Found:
+        """A reset with the same REFRESH_TOKEN login keeps its source, which holds the refresh token Kiro
+        rotated it to (the configured one is spent), and fetches a new access token as a fresh login
+        would."""
+        credential = previous.load()
+        if credential.auth_kind != "api_key":
+            credential = replace(credential, access_token=None, expires_at=None)
+        log.info("credentials: %s", previous.description)
+        return _Found(previous.kind, previous.kind, previous, credential, None)
 
     @staticmethod
     def _load(name: str, origin: str, source: CredentialStore, enabled: bool) -> _Found:

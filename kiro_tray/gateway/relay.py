@@ -208,6 +208,7 @@ async def _open(
 
 async def _collect(kreq: KiroRequest, turn: _Turn, exchange: Exchange) -> web.Response:
     _, failure = await turn.rest(None)
+    _log_end(exchange, "answer", failure)
     if failure is not None:
         raise failure
     body = turn.builder.result()
@@ -245,6 +246,7 @@ async def _stream(
         if failure is not None:
             exchange.failed(failure)
             tail = builder.fail(failure)
+        _log_end(exchange, "stream", failure)
         await response.write(tail)
         await response.write_eof()
     except asyncio.CancelledError:
@@ -262,6 +264,11 @@ async def _stream(
         if pinger is not None:
             pinger.cancel()
     return response
+
+
+def _log_end(exchange: Exchange, what: str, failure: GatewayError | None) -> None:
+    how = f"with {failure.kind}" if failure is not None else "normally"
+    log.debug("request %s: %s ended %s", exchange.request_id, what, how)
 
 
 async def _ping(

@@ -87,6 +87,8 @@ class GatewayService:
         self.state_changed: Signal[ServiceStateChanged] = Signal("service.state")
         self.state: ServiceState = "stopped"
         self.last_message: str | None = None
+        #: Why the last problem state was entered (see ServiceStateChanged.reason).
+        self.last_reason: str | None = None
         self.proxy_api_key: str = ""
         self.proxy_key_generated = False
         self.port: int | None = None
@@ -114,6 +116,7 @@ class GatewayService:
     def _set_state(self, state: ServiceState, message: str | None = None, reason: str | None = None) -> None:
         self.state = state
         self.last_message = message
+        self.last_reason = reason
         self.state_changed.emit(ServiceStateChanged(state, self.url, message, reason))
 
     async def start(self) -> None:

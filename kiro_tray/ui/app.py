@@ -22,10 +22,11 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
-from ..cli import AppPaths
 from ..gateway.service import GatewayService
 from ..logging_setup import setup_logging
+from ..paths import AppPaths
 from ..settings import Settings
+from ..start_mode import StartMode, detect
 from ..upstream.secret_store import SecretStore
 from .bridge import ServiceBridge
 from .controller import AppController
@@ -93,7 +94,7 @@ class SingleInstance(QObject):
             self.activated.emit()
 
 
-def run_gui(settings: Settings, paths: AppPaths) -> int:
+def run_gui(settings: Settings, paths: AppPaths, start_mode: StartMode) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Kiro Tray")
@@ -109,13 +110,13 @@ def run_gui(settings: Settings, paths: AppPaths) -> int:
     instance.listen()
     try:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-            return runner.run(_main(settings, paths, instance))
+            return runner.run(_main(settings, paths, start_mode, instance))
     finally:
         instance.close()
 
 
-async def _main(settings: Settings, paths: AppPaths, instance: SingleInstance) -> int:
-    tray_app = TrayApp(settings, paths)
+async def _main(settings: Settings, paths: AppPaths, start_mode: StartMode, instance: SingleInstance) -> int:
+    tray_app = TrayApp(settings, paths, start_mode=start_mode)
     instance.activated.connect(tray_app.another_launch)
     signals = _install_signal_handlers(tray_app.quit_event)
     try:
@@ -137,8 +138,10 @@ class TrayApp:
         home: Path | None = None,
         autostart_base: Path | None = None,
         console: bool = True,
+        start_mode: StartMode | None = None,
     ) -> None:
         self.paths = paths
+        self.start_mode = start_mode or detect()
         self.quit_event = asyncio.Event()
         # Closing the last window must never quit Qt under the running loop: Quit goes through quit_event.
         QApplication.setQuitOnLastWindowClosed(False)
@@ -154,6 +157,7 @@ class TrayApp:
             log_dir=paths.log_dir,
             quit_event=self.quit_event,
             autostart_base=autostart_base,
+            start_mode=self.start_mode,
         )
         self.tray = Tray(self.controller)
         self.has_tray = self.tray.show()
@@ -170,7 +174,7 @@ class TrayApp:
         self.window.refresh()
         if self.service.state == "failed":
             self.window.bring_forward("log")
-        elif self.service.accounts.state() == "missing":  # first run: the guide is on Settings
+        elif self.controller.credentials.state == "missing":  # first run: the guide is on Settings
             self.window.bring_forward("settings")
         elif not self.has_tray:
             self.window.bring_forward("")

@@ -1,7 +1,9 @@
 """Start at login: a macOS LaunchAgent, a Windows Startup-folder script, or a Linux XDG autostart entry.
 
 Every function takes ``base`` (the folder the entry lives in) and ``platform`` (``sys.platform``) so tests
-can point them at a temporary directory. These touch the file system: call them off the event loop.
+can point them at a temporary directory. The entry starts the app in ``folder`` (the folder holding the app
+or its launcher, see :mod:`kiro_tray.start_mode`), so the ``.env`` there applies at login as it does when
+started by hand. These touch the file system: call them off the event loop.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from ..start_mode import detect
 
 LABEL = "dev.kiro-tray.agent"
 APP_NAME = "Kiro Tray"
@@ -54,10 +58,16 @@ def is_enabled(base: Path | None = None, platform: str = sys.platform) -> bool:
 
 
 def enable(
-    command: Sequence[str] | None = None, base: Path | None = None, platform: str = sys.platform
+    command: Sequence[str] | None = None,
+    base: Path | None = None,
+    platform: str = sys.platform,
+    *,
+    folder: Path | None = None,
 ) -> Path:
-    """Write the login entry (replacing an older one) and return its path."""
+    """Write the login entry (replacing an older one) and return its path. ``folder`` is the working
+    directory at login (default: the folder this process was started from)."""
     argv = list(command) if command is not None else launch_command()
+    cwd = str(folder if folder is not None else detect().folder)
     path = entry_path(base, platform)
     path.parent.mkdir(parents=True, exist_ok=True)
     if platform == "darwin":
@@ -65,15 +75,16 @@ def enable(
             {
                 "Label": LABEL,
                 "ProgramArguments": argv,
+                "WorkingDirectory": cwd,
                 "RunAtLoad": True,
                 "ProcessType": "Interactive",
             }
         )
         path.write_bytes(content)
     elif platform == "win32":
-        path.write_text(windows_script(argv), encoding="utf-8", newline="\r\n")
+        path.write_text(windows_script(argv, cwd), encoding="utf-8", newline="\r\n")
     else:
-        path.write_text(desktop_entry(argv), encoding="utf-8")
+        path.write_text(desktop_entry(argv, cwd), encoding="utf-8")
     return path
 
 
@@ -93,10 +104,14 @@ def desktop_exec_quote(arg: str) -> str:
     return '"' + escaped.replace("%", "%%") + '"'
 
 
-def desktop_entry(argv: Sequence[str]) -> str:
-    exec_line = " ".join(desktop_exec_quote(a) for a in argv)
-    # The desktop-entry string escaping applies on top of the Exec quoting: a backslash is doubled.
-    exec_line = exec_line.replace("\\", "\\\\")
+def desktop_string(value: str) -> str:
+    """A desktop entry string value: a backslash is doubled, control characters are escaped."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def desktop_entry(argv: Sequence[str], cwd: str) -> str:
+    # The desktop-entry string escaping applies on top of the Exec quoting.
+    exec_line = desktop_string(" ".join(desktop_exec_quote(a) for a in argv))
     return "\n".join(
         (
             "[Desktop Entry]",
@@ -104,6 +119,7 @@ def desktop_entry(argv: Sequence[str]) -> str:
             f"Name={APP_NAME}",
             "Comment=Local OpenAI- and Anthropic-compatible gateway to Kiro",
             f"Exec={exec_line}",
+            f"Path={desktop_string(cwd)}",
             "Icon=kiro-tray",
             "Terminal=false",
             "Categories=Development;Network;",
@@ -113,6 +129,9 @@ def desktop_entry(argv: Sequence[str]) -> str:
     )
 
 
-def windows_script(argv: Sequence[str]) -> str:
-    # `start ""` detaches so no console stays open; list2cmdline applies Windows' quoting rules.
-    return f'@echo off\nstart "" {subprocess.list2cmdline(list(argv))}\n'
+def windows_script(argv: Sequence[str], cwd: str) -> str:
+    # `cd /d` also changes the drive; `start ""` detaches so no console stays open; list2cmdline applies
+    # Windows' quoting rules; a literal % is doubled in a batch file.
+    folder = cwd.replace("%", "%%")
+    command = subprocess.list2cmdline(list(argv)).replace("%", "%%")
+    return f'@echo off\ncd /d "{folder}"\nstart "" {command}\n'

@@ -10,25 +10,18 @@ from typing import Literal
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
-from ..events import CredentialsChanged, CredentialState, QuotaExhaustedSeen, ServiceStateChanged
+from ..events import CredentialsChanged, QuotaExhaustedSeen, ServiceStateChanged
 from ..gateway.service import GatewayService
+from ..start_mode import StartMode, detect
 from . import autostart
 from .bridge import ServiceBridge
+from .credentials import CredentialView, read_credentials
 from .icons import IconState
 from .slots import async_slot
 
 log = logging.getLogger("kiro_tray.ui")
 
 Tab = Literal["requests", "metrics", "log", "settings"]
-BAD_CREDENTIALS: frozenset[CredentialState] = frozenset({"missing", "invalid"})
-CREDENTIAL_LABELS: dict[CredentialState, str] = {
-    "ok": "ready",
-    "expiring": "ready",
-    "ready": "ready",
-    "expired": "expired, log in again",
-    "missing": "none found, see Settings",
-    "invalid": "rejected, log in again",
-}
 FAILURE_TITLES = {
     "port_busy": "Kiro Tray could not start: the port is busy",
     "already_running": "Kiro Tray is already running",
@@ -55,17 +48,19 @@ class AppController(QObject):
         log_dir: Path | None = None,
         quit_event: asyncio.Event | None = None,
         autostart_base: Path | None = None,
+        start_mode: StartMode | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.service = service
+        self.start_mode = start_mode or detect()
         self.bridge = bridge
         self.log_dir = log_dir
         self.quit_event = quit_event
         self.autostart_base = autostart_base
         self.autostart_enabled = False
         self.quota_message: str | None = None
-        self.credential_state: CredentialState = service.accounts.state()
+        self.credentials: CredentialView = read_credentials(service)
         self.last_notification: tuple[str, str] | None = None
         self._refresh_failures = service.metrics.refresh_failures
         bridge.stateChanged.connect(self._on_state)
@@ -84,7 +79,7 @@ class AppController(QObject):
             case "stopped" | "stopping" | "starting":
                 return "stopped"
             case "running":
-                if self.credential_state in BAD_CREDENTIALS or self.quota_message:
+                if self.credentials.problem or self.quota_message:
                     return "problem"
                 return "busy" if service.metrics.active_streams > 0 else "running"
 
@@ -106,7 +101,7 @@ class AppController(QObject):
         lines.append(
             f"Today: {plural(metrics.requests_today, 'request')}, {plural(metrics.errors_today, 'error')}"
         )
-        lines.append(f"Credentials: {CREDENTIAL_LABELS[self.credential_state]}")
+        lines.append(f"Credentials: {self.credentials.words}")
         if self.quota_message:
             lines.append("Quota used up")
         return lines
@@ -116,7 +111,7 @@ class AppController(QObject):
     async def start_service(self) -> None:
         self.quota_message = None
         await self.service.start()
-        self.credential_state = self.service.accounts.state()
+        self._read_credentials()
         self.changed.emit()
 
     async def stop_service(self) -> None:
@@ -166,7 +161,8 @@ class AppController(QObject):
     async def apply_autostart(self, enabled: bool) -> None:
         try:
             if enabled:
-                await asyncio.to_thread(autostart.enable, None, self.autostart_base)
+                folder = self.start_mode.folder  # the app's folder: its .env applies at login too
+                await asyncio.to_thread(autostart.enable, None, self.autostart_base, folder=folder)
             else:
                 await asyncio.to_thread(autostart.disable, self.autostart_base)
         except OSError as exc:
@@ -185,16 +181,19 @@ class AppController(QObject):
 
     # ---- core events ------------------------------------------------------------------------------
 
+    def _read_credentials(self) -> None:
+        self.credentials = read_credentials(self.service)
+
     def _on_state(self, event: ServiceStateChanged) -> None:
         if event.state == "failed":
             title = FAILURE_TITLES.get(event.reason or "", "Kiro Tray could not start")
             self.notify(title, event.message or "See the log for details.")
-        if event.state in ("running", "stopped"):
-            self.credential_state = self.service.accounts.state()
+        self._read_credentials()
         self.changed.emit()
 
     def _on_credentials(self, event: CredentialsChanged) -> None:
-        before, self.credential_state = self.credential_state, event.state
+        before = self.credentials.state
+        self._read_credentials()
         failures, self._refresh_failures = self._refresh_failures, self.service.metrics.refresh_failures
         if event.state == "invalid" and before != "invalid":
             self.notify("Kiro rejected the login", event.message or "Log in to Kiro again.")

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -36,11 +37,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..events import ServiceStateChanged
 from ..gateway.service import GatewayService
 from ..logging_setup import Redactor
 from ..protocol.errors import CredentialsError
 from ..settings import (
     BY_ENV,
+    BY_NAME,
     DECLARATIONS,
     SETTINGS_FILE_NAME,
     Setting,
@@ -48,12 +51,16 @@ from ..settings import (
     SettingsError,
     write_settings_file,
 )
+from ..start_mode import StartMode
 from ..upstream.credentials import save_login, validate_refresh_token
 from ..upstream.secret_store import SecretStoreError
+from .credentials import CredentialView, read_credentials
 from .slots import async_slot
 
 log = logging.getLogger("kiro_tray.ui.settings")
 
+BIND_SETTINGS = frozenset({"host", "port"})  # where the server listens: saved once it could listen there
+BIND_FAILURES = frozenset({"port_busy", "port_denied", "already_running"})
 EXPLICIT_ORIGINS = {"env": "the environment", ".env": "the .env file", "cli": "the command line"}
 LOGIN_GROUP = "Credentials"
 ERROR_STYLE = "color: #c62828;"
@@ -210,6 +217,7 @@ class SettingsPanel(QWidget):
     """Emits ``applied`` after a successful Apply (the window refreshes its status)."""
 
     applied = Signal()
+    keyRegenerated = Signal()
 
     def __init__(
         self,
@@ -217,11 +225,16 @@ class SettingsPanel(QWidget):
         config_dir: Path,
         redactor: Redactor | None = None,
         parent: QWidget | None = None,
+        *,
+        start_mode: StartMode | None = None,
+        credentials: Callable[[], CredentialView] | None = None,
     ) -> None:
         super().__init__(parent)
         self.service = service
         self.config_dir = config_dir
         self.redactor = redactor
+        self.start_mode = start_mode
+        self.credentials = credentials or (lambda: read_credentials(service))
         self.fields: dict[str, FieldEditor] = {}
         self._busy = False
         buttons = self._build_buttons()  # first: building the fields validates, which updates them
@@ -311,15 +324,25 @@ class SettingsPanel(QWidget):
         self.copy_key = QPushButton("Copy")
         self.copy_key.clicked.connect(self._copy_key)
         self.regenerate_key = QPushButton("Regenerate")
-        self.regenerate_key.clicked.connect(self.regenerate)
+        self.regenerate_key.clicked.connect(self.confirm_regenerate)
+        self.regenerate_box: QMessageBox | None = None
+        self.keep_box: QMessageBox | None = None
         row = QHBoxLayout()
         for widget in (self.key_edit, self.show_key, self.copy_key, self.regenerate_key):
             row.addWidget(widget, 1 if widget is self.key_edit else 0)
-        hint = QLabel("Clients send it as <code>Authorization: Bearer …</code> or <code>x-api-key</code>.")
-        hint.setStyleSheet(NOTE_STYLE)
+        text = "Clients send it as <code>Authorization: Bearer …</code> or <code>x-api-key</code>."
+        mode = self.start_mode
+        if mode is not None:
+            where = f" in <code>{html.escape(str(mode.folder))}</code>" if mode.from_folder else ""
+            text += f" In a terminal{where}, <code>{html.escape(mode.hint('--print-key'))}</code> prints it."
+        self.key_hint = QLabel(text)
+        self.key_hint.setObjectName("client_key_hint")
+        self.key_hint.setWordWrap(True)
+        self.key_hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.key_hint.setStyleSheet(NOTE_STYLE)
         layout.addWidget(self.key_notice)
         layout.addLayout(row)
-        layout.addWidget(hint)
+        layout.addWidget(self.key_hint)
         return box
 
     @staticmethod
@@ -409,25 +432,10 @@ class SettingsPanel(QWidget):
     def refresh_login(self) -> None:
         """Show the credential state and the client key (cheap: no I/O)."""
         service = self.service
-        info = service.accounts.info()
-        state = info.state
-        where = info.where
-        text = {
-            "ok": "Working",
-            "expiring": "Working (the access token is about to be refreshed)",
-            "ready": "Ready: the first request fetches an access token",
-            "expired": "Expired: log in again",
-            "missing": "No Kiro login found yet",
-            "invalid": "Rejected by Kiro: log in again or paste a new refresh token",
-        }.get(state, state)
-        if where:
-            prefix = "Detected and using " if info.auto_detected else "Using "
-            text = f"{prefix}{where}. {text}."
-        if info.message:
-            text += f"\n{info.message}"
-        self.login_state.setText(text)
-        self.login_state.setStyleSheet(ERROR_STYLE if state in ("invalid", "missing") else "")
-        self.guide.setVisible(state == "missing")
+        credentials = self.credentials()
+        self.login_state.setText(credentials.sentence())
+        self.login_state.setStyleSheet(ERROR_STYLE if credentials.problem else "")
+        self.guide.setVisible(credentials.state == "missing")
 
         key = service.proxy_api_key
         if self.key_edit.text() != key:
@@ -475,11 +483,36 @@ class SettingsPanel(QWidget):
             QGuiApplication.clipboard().setText(self.service.proxy_api_key)
             self.status.setText("Client key copied to the clipboard.")
 
+    def confirm_regenerate(self) -> None:
+        """Ask before replacing the key (``open()``, never ``exec()``: a nested loop hangs qasync)."""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Regenerate the client key?",
+            "Make a new client API key? Clients using the current key stop working until they get the "
+            "new one.",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        confirm = box.addButton("Regenerate", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _: self._regenerate_answered(box.clickedButton() is confirm))
+        self.regenerate_box = box
+        box.open()
+
+    def _regenerate_answered(self, confirmed: bool) -> None:
+        self.regenerate_box = None
+        if confirmed:
+            self.regenerate()
+        else:
+            self.status.setText("The client key was kept.")
+
     @async_slot()
     async def regenerate(self) -> None:
         await self.service.regenerate_proxy_key()
         self.refresh_login()
         self.status.setText("A new client key is in use; update your clients.")
+        self.keyRegenerated.emit()
 
     @async_slot()
     async def apply_clicked(self) -> None:
@@ -512,25 +545,81 @@ class SettingsPanel(QWidget):
             if new.refresh_token and new.origins.get("refresh_token") not in EXPLICIT_ORIGINS:
                 new = replace(new, refresh_token=None)  # the saved login replaces an in-memory one
         edited = [s.name for s in new.changed(service.settings) if not s.secret]
-        try:
-            await asyncio.to_thread(
-                write_settings_file, self.config_dir / SETTINGS_FILE_NAME, new, names=edited
-            )
-        except OSError as exc:
-            self.status.setText(f"The settings file could not be written: {exc.strerror or exc}")
+        bind = [n for n in edited if n in BIND_SETTINGS]  # saved once the server could listen there
+        if not await self._write_settings(new, [n for n in edited if n not in bind]):
             return False
         changed = new.changed(service.settings)
-        await service.apply_settings(new)
+        failure = await self._apply_to_service(new)
         if reset_login and not any(s.applies == "reset_credentials" for s in changed):
             await service.accounts.reset()
         self.revert()
         self.refresh_login()
-        names = ", ".join(s.env for s in changed if not s.secret)
-        parts = [f"Applied {names}." if names else "", "Refresh token saved." if token else ""]
+        labels = ", ".join(label_for(s) for s in changed if not s.secret)
+        parts = [f"Applied {labels}." if labels else "", "Refresh token saved." if token else ""]
         self.status.setText(" ".join(p for p in parts if p) or "Nothing changed.")
+        if bind and failure is not None:
+            unsaved = ", ".join(label_for(BY_NAME[n]) for n in bind)
+            self.status.setText(f"{failure.message} The new {unsaved} was not saved.")
+            self.confirm_keep(new, bind, failure.message or "")
+        elif bind and not await self._write_settings(new, bind):
+            return False
+        names = ", ".join(s.env for s in changed if not s.secret)
         log.info("settings applied%s", f": {names}" if names else "")
         self.applied.emit()
         return True
+
+    async def _write_settings(self, new: Settings, names: list[str]) -> bool:
+        try:
+            await asyncio.to_thread(
+                write_settings_file, self.config_dir / SETTINGS_FILE_NAME, new, names=names
+            )
+        except OSError as exc:
+            self.status.setText(f"The settings file could not be written: {exc.strerror or exc}")
+            return False
+        return True
+
+    async def _apply_to_service(self, new: Settings) -> ServiceStateChanged | None:
+        """Apply; returns the failure when the server then could not listen (busy or forbidden port)."""
+        failures: list[ServiceStateChanged] = []
+
+        def seen(event: ServiceStateChanged) -> None:  # records only: widgets are updated by the caller
+            if event.state == "failed" and event.reason in BIND_FAILURES:
+                failures.append(event)
+
+        self.service.state_changed.connect(seen)
+        try:
+            await self.service.apply_settings(new)
+        finally:
+            self.service.state_changed.disconnect(seen)
+        return failures[-1] if failures else None
+
+    def confirm_keep(self, new: Settings, names: list[str], why: str) -> None:
+        """Ask whether to save a host or port the server could not listen on (``open()``, not ``exec()``)."""
+        values = ", ".join(f"{label_for(BY_NAME[n])} {getattr(new, n)}" for n in names)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Keep the new server address?",
+            f"{why}\nSave {values} in the settings anyway? Kiro Tray then tries it again at every start.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(box.addButton("Don't save", QMessageBox.ButtonRole.RejectRole))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _: self._keep_answered(new, names, box.clickedButton() is keep))
+        self.keep_box = box
+        box.open()
+
+    def _keep_answered(self, new: Settings, names: list[str], keep: bool) -> None:
+        self.keep_box = None
+        if keep:
+            self.keep_unsaved(new, names)
+
+    @async_slot()
+    async def keep_unsaved(self, new: Settings, names: list[str]) -> None:
+        if await self._write_settings(new, names):
+            self.status.setText(f"Saved {', '.join(label_for(BY_NAME[n]) for n in names)}.")
+            self.applied.emit()
 
     def _save_login(self, token: str, new: Settings) -> None:
         """Runs in a thread: the keyring blocks."""

@@ -380,6 +380,7 @@ class KiroClient:
             credential = await _token(tokens.get_token(), classified)
             arn = None if arn_dropped else profile_arn_for(credential)
             number = retries + 1
+            log.debug("Kiro attempt %d%s", number, "" if arn else " (no profile ARN)")
             outcome = await attempt(credential, arn, number)
             if not isinstance(outcome, _Failure):
                 return outcome, retries

@@ -31,9 +31,10 @@ Scripting it::
   "suspicious activity"; ``account.expire_access_tokens()`` -> 403 bearer invalid;
   ``account.expire_login()`` -> refresh answers invalid_grant. ``fake.capacity_exhausted`` -> 429
   INSUFFICIENT_MODEL_CAPACITY for every account (Kiro-wide).
-- Usage: ``account.usage`` (default: ``fake.usage``, copied once metering adds to it; :func:`usage_answer` builds one with
-  given numbers) answers ``GET /getUsageLimits`` (IDE flavour) and ``GET /Get-Usage-Limits``
-  (management flavour); each served ``meteringEvent`` adds its credits to the account's usage.
+- Usage: ``account.usage`` (default: ``fake.usage``, copied once metering adds to it;
+  :func:`usage_answer` builds one with given numbers) answers ``GET /getUsageLimits`` (IDE flavour)
+  and ``GET /Get-Usage-Limits`` (management flavour); each served ``meteringEvent`` adds its credits
+  to the account's usage.
   ``fake.usage_flavours`` lists the flavours the fake serves (the other answers 404).
 - Leak counters: ``open_streams`` (streamed responses in progress; ``await fake.wait_idle()`` waits
   for zero), ``total_connections`` (TCP connections ever accepted), ``open_connections`` (open now).

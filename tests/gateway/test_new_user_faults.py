@@ -157,3 +157,26 @@ def test_info_routes_leave_no_record_and_metrics_label_routes(gateway: Gateway) 
         http.get(gateway.url + "/v1/no-such-thing-" + "x" * 20, headers={"x-api-key": gateway.key})
     assert len(gateway.service.store) == before
     assert all("no-such-thing" not in k for k in metrics(gateway)["requests_by_endpoint"])  # type: ignore[union-attr]
+
+
+def test_a_truncated_tenant_token_is_refused_like_any_source(gateway: Gateway) -> None:
+    client = gateway.openai(api_key=f"{gateway.key}:rt-abc...xyz")
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model=MODEL, messages=HELLO)  # type: ignore[arg-type]
+    assert "truncated" in str(caught.value)
+    assert gateway.service.accounts.tenant_count == 0
+
+
+def test_each_account_has_its_own_model_catalogue_and_a_reset_forgets_it(gateway: Gateway) -> None:
+    def extra_model(model_id: str) -> dict[str, object]:
+        return {"modelId": model_id, "modelName": model_id, "tokenLimits": {"maxInputTokens": 100_000}}
+
+    gateway.thread.call(gateway.fake.models.append, extra_model("kiro-first-extra"))
+    assert "kiro-first-extra" in [m.id for m in gateway.openai().models.list()]
+    tenant = gateway.thread.call(gateway.fake.add_account)
+    gateway.thread.call(gateway.fake.models.append, extra_model("kiro-second-extra"))
+    own = gateway.openai(api_key=f"{gateway.key}:{tenant.refresh_token}").models.list()
+    assert "kiro-second-extra" in [m.id for m in own]  # the tenant's catalogue, not the cached one
+    assert "kiro-second-extra" not in [m.id for m in gateway.openai().models.list()]  # still cached
+    gateway.run(gateway.service.accounts.reset())
+    assert "kiro-second-extra" in [m.id for m in gateway.openai().models.list()]

@@ -9,6 +9,7 @@ message instead of a hang. ``kiro-api-start.bat`` cannot run here, so it is pars
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -81,6 +82,7 @@ def test_bat_does_what_the_command_does_the_windows_way() -> None:
     text = BAT.read_bytes().decode("ascii")
     for needle in (
         'pushd "%~dp0"',  # its own folder, also from a UNC path
+        'set "KIRO_TRAY_LAUNCHER=%~nx0"',  # hints name the launcher: kiro-api-start.bat --print-key
         "py -3.13",
         "py -3.12",
         "py -3.11",
@@ -160,6 +162,54 @@ def test_command_without_a_supported_python_explains_and_does_not_wait(
     assert "sudo apt install python3 python3-venv" in result.stderr  # the Linux install hint
     assert "Press Enter" not in result.stdout
     assert not (folder / ".venv").exists()
+
+
+def prepared_checkout(folder: Path, config_dir: Path) -> dict[str, str]:
+    """A copy of the repository whose ``.venv`` is already "installed": its python runs this test's Python
+    (which has every dependency; ``-m`` imports ``kiro_tray`` from the copy) and the install stamp matches.
+    Returns the launcher's environment. Fast: nothing is created or installed."""
+    fresh_checkout(folder)
+    bin_dir = folder / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    python = bin_dir / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    digest = hashlib.sha256((folder / "pyproject.toml").read_bytes()).hexdigest()
+    (folder / ".venv" / ".kiro-tray-installed").write_text(digest + "\n")
+    env = launcher_environment(config_dir)
+    del env["PROXY_API_KEY"]
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"  # the file fallback in config_dir
+    return env
+
+
+def run_command_launcher(
+    folder: Path, cwd: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(folder / COMMAND.name), *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_command_print_key_prints_the_key_from_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "kiro-tray"
+    env = prepared_checkout(folder, tmp_path / "config")
+    missing = run_command_launcher(folder, folder, env, "--print-key")
+    assert missing.returncode == 1
+    # the hint names the launcher, as the user typed it
+    assert "start the gateway once (`./kiro-api-start.command`)" in missing.stderr
+    (folder / ".env").write_text("PROXY_API_KEY=kt-from-the-dot-env\n")  # the launcher runs in its folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_command_launcher(folder, elsewhere, env, "--print-key")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "kt-from-the-dot-env"
+    assert "No graphical display" not in result.stderr  # --print-key never goes headless
 
 
 # ---------------------------------------------------------------- the .command, for real

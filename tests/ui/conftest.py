@@ -18,7 +18,8 @@ import qasync
 from PySide6.QtCore import QtMsgType, SignalInstance, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from kiro_tray.cli import AppPaths
+from kiro_tray.paths import AppPaths
+from kiro_tray.start_mode import StartMode
 from kiro_tray.ui.app import TrayApp
 
 from ..fake_kiro.auth import Account
@@ -129,7 +130,14 @@ class UiFactory:
     arun: Arun
     apps: list[TrayApp]
 
-    def __call__(self, *, with_credentials: bool = True, start: bool = True, **overrides: Any) -> TrayApp:
+    def __call__(
+        self,
+        *,
+        with_credentials: bool = True,
+        start: bool = True,
+        start_mode: StartMode | None = None,
+        **overrides: Any,
+    ) -> TrayApp:
         settings = gateway_settings(
             self.upstream.url, self.upstream.account if with_credentials else None, **overrides
         )
@@ -137,7 +145,10 @@ class UiFactory:
         home = base / "home"
         home.mkdir(parents=True)
         paths = AppPaths(base / "config", base / "logs")
-        app = TrayApp(settings, paths, home=home, autostart_base=base / "autostart", console=False)
+        mode = start_mode or StartMode(("kiro-tray",), base / "app")
+        app = TrayApp(
+            settings, paths, home=home, autostart_base=base / "autostart", console=False, start_mode=mode
+        )
         self.apps.append(app)
         if start:
             self.arun(app.start())

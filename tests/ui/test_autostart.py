@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
 def test_linux_entry_is_written_read_and_removed(tmp_path: Path) -> None:
     base = tmp_path / "autostart"
     assert not autostart.is_enabled(base, "linux")
-    path = autostart.enable(["/opt/kiro tray/bin/python", "-m", "kiro_tray"], base, "linux")
+    folder = tmp_path / "Kiro Tray\\checkout"  # a space and a backslash: both escaped in the entry
+    path = autostart.enable(["/opt/kiro tray/bin/python", "-m", "kiro_tray"], base, "linux", folder=folder)
     assert path == base / "kiro-tray.desktop"
     assert autostart.is_enabled(base, "linux")
     entry = configparser.ConfigParser(interpolation=None)
@@ -28,6 +29,7 @@ def test_linux_entry_is_written_read_and_removed(tmp_path: Path) -> None:
     assert desktop["Name"] == "Kiro Tray"
     assert desktop["X-GNOME-Autostart-enabled"] == "true"
     assert shlex.split(desktop["Exec"]) == ["/opt/kiro tray/bin/python", "-m", "kiro_tray"]
+    assert desktop["Path"].replace("\\\\", "\\") == str(folder)  # the working directory: its .env applies
     autostart.disable(base, "linux")
     assert not autostart.is_enabled(base, "linux")
     autostart.disable(base, "linux")  # disabling twice is fine
@@ -40,9 +42,14 @@ def test_linux_default_folder_follows_xdg_config_home(
     assert autostart.entry_path(platform="linux") == tmp_path / "xdg" / "autostart" / "kiro-tray.desktop"
 
 
-def test_enable_uses_this_installation_by_default(tmp_path: Path) -> None:
-    path = autostart.enable(base=tmp_path, platform="linux")
-    assert "-m kiro_tray" in path.read_text()
+def test_enable_uses_this_installation_and_its_folder_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where this process was started (a launcher changes to its own folder)
+    path = autostart.enable(base=tmp_path / "autostart", platform="linux")
+    text = path.read_text()
+    assert "-m kiro_tray" in text
+    assert f"\nPath={tmp_path}\n" in text
 
 
 @pytest.mark.parametrize(
@@ -60,19 +67,32 @@ def test_desktop_exec_quoting(arg: str, quoted: str) -> None:
 
 
 def test_macos_launch_agent(tmp_path: Path) -> None:
-    path = autostart.enable(["/Applications/Kiro Tray.app/Contents/MacOS/kiro-tray"], tmp_path, "darwin")
+    path = autostart.enable(
+        ["/Applications/Kiro Tray.app/Contents/MacOS/kiro-tray"],
+        tmp_path,
+        "darwin",
+        folder=Path("/Applications"),
+    )
     assert path.name == "dev.kiro-tray.agent.plist"
     agent = plistlib.loads(path.read_bytes())
     assert agent["ProgramArguments"] == ["/Applications/Kiro Tray.app/Contents/MacOS/kiro-tray"]
+    assert agent["WorkingDirectory"] == "/Applications"
     assert agent["RunAtLoad"] is True
     assert autostart.is_enabled(tmp_path, "darwin")
 
 
 def test_windows_startup_script(tmp_path: Path) -> None:
-    path = autostart.enable([r"C:\Program Files\Kiro Tray\pythonw.exe", "-m", "kiro_tray"], tmp_path, "win32")
+    path = autostart.enable(
+        [r"C:\Program Files\Kiro Tray\pythonw.exe", "-m", "kiro_tray"],
+        tmp_path,
+        "win32",
+        folder=Path(r"C:\Users\me\100% kiro-tray"),
+    )
     assert path.name == "Kiro Tray.cmd"
     assert path.read_bytes() == (
-        b'@echo off\r\nstart "" "C:\\Program Files\\Kiro Tray\\pythonw.exe" -m kiro_tray\r\n'
+        b"@echo off\r\n"
+        b'cd /d "C:\\Users\\me\\100%% kiro-tray"\r\n'
+        b'start "" "C:\\Program Files\\Kiro Tray\\pythonw.exe" -m kiro_tray\r\n'
     )
     autostart.disable(tmp_path, "win32")
     assert not path.exists()

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import stat
+from pathlib import Path
 
 import aiohttp
 import keyring
 import keyring.backends.fail
 import pytest
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox
 
 from kiro_tray.settings import DECLARATIONS, SETTINGS_FILE_NAME
+from kiro_tray.start_mode import StartMode
 from kiro_tray.ui.app import TrayApp
 
 from ..memory_keyring import MemoryKeyring
-from .conftest import Arun, FakeUpstream, UiFactory, free_port
+from .conftest import Arun, FakeUpstream, UiFactory, free_port, wait_until
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
 
@@ -92,7 +95,38 @@ def test_port_change_restarts_on_the_new_port(make_app: UiFactory, arun: Arun) -
     assert arun(health(app.service.url)) == 200
     assert arun(refused(old_url))
     assert settings_file(app)["port"] == port
-    assert "PORT" in app.window.settings.status.text()
+    assert app.window.settings.status.text() == "Applied Port."  # the field's label, not PORT
+
+
+@pytest.mark.parametrize("answer", ["Don't save", "Keep it"])
+def test_a_port_that_failed_to_bind_is_saved_only_when_the_user_keeps_it(
+    make_app: UiFactory, arun: Arun, answer: str
+) -> None:
+    app = make_app()
+    panel = app.window.settings
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        line(app, "port").setText(str(busy))
+        line(app, "max_tenants").setText("7")
+        assert arun(panel.apply())
+    assert app.service.state == "failed"
+    assert "port" not in settings_file(app)
+    assert settings_file(app)["max_tenants"] == 7  # the rest of the form is saved as usual
+    assert f"Port {busy} is busy" in panel.status.text()
+    assert "The new Port was not saved." in panel.status.text()
+    box = panel.keep_box
+    assert box is not None and box.isVisible()
+    assert box.defaultButton().text() == "Don't save"
+    next(b for b in box.buttons() if b.text() == answer).click()
+    assert panel.keep_box is None
+    if answer == "Keep it":
+        arun(wait_until(panel.applied, lambda: "port" in settings_file(app)))
+        assert settings_file(app)["port"] == busy
+        assert panel.status.text() == "Saved Port."
+    else:
+        assert "port" not in settings_file(app)
 
 
 def test_log_level_applies_live_without_a_restart(make_app: UiFactory, arun: Arun) -> None:
@@ -106,6 +140,7 @@ def test_log_level_applies_live_without_a_restart(make_app: UiFactory, arun: Aru
     assert app.logging_setup.logger.level == logging.DEBUG
     assert app.service.port == port  # not restarted
     assert settings_file(app)["log_level"] == "DEBUG"
+    assert app.window.settings.status.text() == "Applied Log level."
 
 
 def test_pasted_refresh_token_goes_to_the_keyring_only(
@@ -171,6 +206,46 @@ def test_client_key_is_masked_shown_copied_and_regenerated(make_app: UiFactory, 
     arun(panel.regenerate())  # the slot returns its task
     assert app.service.proxy_api_key != key
     assert panel.key_edit.text() == app.service.proxy_api_key
+
+
+def test_client_key_hint_names_the_command_that_started_the_app(make_app: UiFactory, tmp_path: Path) -> None:
+    folder = tmp_path / "Kiro Tray"
+    launcher = make_app(start_mode=StartMode(("./kiro-api-start.command",), folder, from_folder=True))
+    command = "<code>./kiro-api-start.command --print-key</code>"
+    assert (
+        f"In a terminal in <code>{folder}</code>, {command} prints it."
+        in launcher.window.settings.key_hint.text()
+    )
+    script = make_app(start_mode=StartMode(("kiro-tray",), folder))
+    assert (
+        "In a terminal, <code>kiro-tray --print-key</code> prints it."
+        in script.window.settings.key_hint.text()
+    )
+
+
+def test_regenerating_the_client_key_asks_first(make_app: UiFactory, arun: Arun) -> None:
+    app = make_app(proxy_api_key=None)
+    panel = app.window.settings
+    key = app.service.proxy_api_key
+    panel.regenerate_key.click()
+    box = panel.regenerate_box
+    assert box is not None and box.isVisible()
+    cancel = box.button(QMessageBox.StandardButton.Cancel)
+    assert box.defaultButton() is cancel
+    cancel.click()
+    assert panel.regenerate_box is None
+    assert app.service.proxy_api_key == key
+    assert panel.key_edit.text() == key
+    assert panel.status.text() == "The client key was kept."
+
+    panel.regenerate_key.click()
+    box = panel.regenerate_box
+    assert box is not None
+    confirm = next(b for b in box.buttons() if b.text() == "Regenerate")
+    confirm.click()
+    # The panel shows the new key once the regeneration (and its keyring write) has finished.
+    arun(wait_until(panel.keyRegenerated, lambda: panel.key_edit.text() != key))
+    assert panel.key_edit.text() == app.service.proxy_api_key != key
 
 
 def test_explicit_client_key_cannot_be_regenerated_here(make_app: UiFactory) -> None:

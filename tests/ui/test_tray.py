@@ -125,7 +125,7 @@ def test_busy_port_fails_with_the_reason_and_a_notification(make_app: UiFactory)
     assert "port is busy" in title
     assert str(port) in message
     assert app.tray.shown_state == "problem"
-    assert "port is busy" in app.window.statusBar().currentMessage()
+    assert "port is busy" in app.window.state_label.full_text
     assert app.window.isVisible()  # a failed start opens the window on the log
     assert app.window.tabs.currentWidget() is app.window.log
 
