@@ -61,6 +61,11 @@ def _cli_values(args: argparse.Namespace) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["accounts"]:
+        from .accounts_cli import main as accounts_main
+
+        return accounts_main(given[1:])
     args = build_parser().parse_args(argv)
     paths = AppPaths.resolve(args.config_dir)
     try:
