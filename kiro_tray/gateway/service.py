@@ -224,6 +224,7 @@ class GatewayService:
             self.session = None
         self.client = None
         self.accounts.detach()
+        await self.accounts.flush()  # an account state changed just before the stop is on disk
         self.port = None
 
     async def restart(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from .errors import ContextTooLong, GatewayError
+from .errors import ContextTooLong, GatewayError, UpstreamOverloaded
 
 ERROR_TYPES: Final[dict[str, str]] = {
     "request_too_large": "request_too_large",
@@ -24,6 +24,7 @@ ERROR_TYPES: Final[dict[str, str]] = {
     "quota": "rate_limit_error",
     "throttled": "rate_limit_error",
     "overloaded": "overloaded_error",
+    "capacity": "overloaded_error",
     "timeout": "timeout_error",
 }
 OVERLOADED_STATUS: Final = 529
@@ -34,7 +35,7 @@ def error_type(error: GatewayError) -> str:
 
 
 def error_status(error: GatewayError) -> int:
-    return OVERLOADED_STATUS if error.kind == "overloaded" else error.status
+    return OVERLOADED_STATUS if isinstance(error, UpstreamOverloaded) else error.status
 
 
 def error_message(error: GatewayError) -> str:

@@ -19,6 +19,7 @@
     ├── RateLimited                   429  throttled after retries (always with Retry-After)
     ├── UpstreamError                 502  Kiro 5xx or a broken stream, after retries
     │   └── UpstreamOverloaded        502  Kiro is overloaded (Anthropic's dialect answers 529)
+    │       └── CapacityExhausted     503  no capacity for the model now (Anthropic: 529)
     └── UpstreamTimeout               504
 
 Each client API's dialect renders these as its own envelope (``openai_errors``, ``anthropic_errors``):
@@ -168,6 +169,14 @@ class UpstreamError(GatewayError):
 class UpstreamOverloaded(UpstreamError):
     code = "upstream_overloaded"
     kind = "overloaded"
+
+
+class CapacityExhausted(UpstreamOverloaded):
+    """Kiro has no capacity for the model right now (no account's fault): 503, or 529 for Anthropic."""
+
+    status = 503
+    code = "insufficient_model_capacity"
+    kind = "capacity"
 
 
 class UpstreamTimeout(GatewayError):

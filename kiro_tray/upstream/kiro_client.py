@@ -30,6 +30,7 @@ import aiohttp
 
 from ..protocol.errors import (
     AccountSuspended,
+    CapacityExhausted,
     ContextTooLong,
     CredentialsError,
     GatewayError,
@@ -529,7 +530,7 @@ def _classify(status: int, text: str, headers: Mapping[str, str], model: str) ->
     if signal is signals.QUOTA:
         error = QuotaExhausted(f"The monthly Kiro quota is used up: {detail}.")
     elif signal is signals.CAPACITY:
-        error = UpstreamOverloaded(f"Kiro has no capacity for this model right now: {detail}.")
+        error = CapacityExhausted(f"Kiro has no capacity for this model right now: {detail}.")
     elif signal is signals.RISK:
         retry_after = max(retry_after or 0.0, signal.cooldown)
         error = RateLimited(

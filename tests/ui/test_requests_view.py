@@ -138,7 +138,10 @@ def test_the_model_passes_qtmodeltester_through_changes(qtmodeltester: ModelTest
     model.clear()
     assert model.rowCount() == 0
     proxy = RequestsFilter()
-    proxy.setSourceModel(RequestsModel())
+    # The proxy does not own its source: keep a reference, or Python frees the model under the proxy and
+    # the next event processing crashes the test process.
+    source = RequestsModel()
+    proxy.setSourceModel(source)
     qtmodeltester.check(proxy)
 
 
