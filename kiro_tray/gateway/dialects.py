@@ -10,9 +10,9 @@ nothing else compares API names. Adding an API is one entry here plus its protoc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -25,7 +25,11 @@ from ..protocol.errors import GatewayError
 from ..protocol.kiro_payload import ConvertOptions, KiroRequest, build_kiro_request
 from ..protocol.openai_request import ChatCompletionRequest, parse_openai_request
 from ..protocol.openai_stream import OpenAIStream
+from ..protocol.responses_request import ResponseShape, ResponsesRequest, new_id, parse_responses_request
+from ..protocol.responses_stream import ResponsesStream
 from ..protocol.turn import TurnDriven, TurnParams
+from ..settings import Settings
+from . import responses_store
 
 #: A model in ``/v1/models``: id, display name, context window, output limit.
 ModelEntry = tuple[str, str, int, int]
@@ -43,6 +47,36 @@ class ApiDoc:
     response_schema: str
     error_schema: str
     schema_prefix: str  # prefix of the request model's component schemas
+
+
+class TurnScope(Protocol):
+    """A dialect's per-request state for one turn (the Responses API's stored responses): it parses
+    (resolving what the body refers to), builds the answer (keeping what it must) and may refuse the
+    converted request before it is sent."""
+
+    def parse(self, body: object) -> ClientRequest: ...
+
+    def builder(self, params: TurnParams, *, collect: bool = False) -> TurnDriven: ...
+
+    def admit(self, kreq: KiroRequest) -> None: ...
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraRoute:
+    """A route of the dialect besides its turn and count routes (``GET /v1/responses/{id}``, ...)."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    operation_id: str
+
+
+def _count_body(tokens: int) -> dict[str, Any]:
+    return {"input_tokens": tokens}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +100,20 @@ class Dialect:
     count_paths: tuple[str, ...] = ()
     #: Shared routes (``/v1/models``) answer in this dialect when the request carries this header.
     marker_header: str | None = None
+    #: The count routes' answer for an estimate.
+    count_body: Callable[[int], dict[str, Any]] = _count_body
+    #: Per-request state for a turn (and a count), when the dialect needs one.
+    scope: Callable[[web.Request], TurnScope] | None = None
+    #: Gives the app the dialect's own state (called once per app, with the settings).
+    install: Callable[[web.Application, Settings], object] | None = None
+    extra_routes: tuple[ExtraRoute, ...] = ()
+
+    def bound(self, request: web.Request) -> tuple[Dialect, TurnScope | None]:
+        """This dialect for one request: with its scope's parse and builder when it has a scope."""
+        if self.scope is None:
+            return self, None
+        scope = self.scope(request)
+        return replace(self, parse=scope.parse, builder=scope.builder), scope
 
     def to_kiro(self, body: object, options: ConvertOptions | None = None) -> KiroRequest:
         """A body (any parsed JSON value) -> a Kiro request; :class:`InvalidRequest` if it is bad."""
@@ -158,8 +206,61 @@ MESSAGES = Dialect(
     marker_header="anthropic-version",
 )
 
+
+def _responses_builder(params: TurnParams, *, collect: bool = False) -> TurnDriven:
+    return ResponsesStream(params, ResponseShape(new_id("resp"), int(time.time())), collect=collect)
+
+
+RESPONSES = Dialect(
+    name="responses",
+    label="responses",
+    paths=("/v1/responses", "/responses"),
+    parse=parse_responses_request,
+    builder=_responses_builder,
+    error_status=openai_errors.error_status,
+    error_body=openai_errors.error_body,
+    ping=None,
+    model_list=_openai_models,
+    request_model=ResponsesRequest,
+    doc=ApiDoc(
+        operation_id="createResponse",
+        summary="OpenAI Responses (streamed with stream: true; stored with store)",
+        request_schema="ResponsesRequest",
+        response_schema="OpenAIResponse",
+        error_schema="OpenAIError",
+        schema_prefix="Responses",
+    ),
+    count_paths=("/v1/responses/input_tokens", "/responses/input_tokens"),
+    count_body=lambda tokens: {"object": "response.input_tokens", "input_tokens": tokens},
+    scope=responses_store.ResponsesTurn,
+    install=responses_store.install,
+    extra_routes=(
+        ExtraRoute(
+            "GET",
+            "/v1/responses/{response_id}",
+            responses_store.get_response,
+            "A stored response",
+            "getResponse",
+        ),
+        ExtraRoute(
+            "DELETE",
+            "/v1/responses/{response_id}",
+            responses_store.delete_response,
+            "Delete a stored response",
+            "deleteResponse",
+        ),
+        ExtraRoute(
+            "GET",
+            "/v1/responses/{response_id}/input_items",
+            responses_store.input_items,
+            "A stored response's input items (paged)",
+            "listInputItems",
+        ),
+    ),
+)
+
 #: Every dialect; the first is the default for requests no route or header ties to one.
-DIALECTS: tuple[Dialect, ...] = (CHAT, MESSAGES)
+DIALECTS: tuple[Dialect, ...] = (CHAT, MESSAGES, RESPONSES)
 
 
 def by_headers(headers: Any, path: str = "") -> Dialect:

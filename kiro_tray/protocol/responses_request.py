@@ -467,7 +467,7 @@ class ResponsesRequest(RequestModel):
             "tool_choice": self.tool_choice if self.tool_choice is not None else "auto",
             "tools": [t.model_dump(exclude_none=True) for t in self.tools or []],
             "top_p": self.top_p,
-            "truncation": self.truncation or "disabled",
+            "truncation": self.truncation or "auto",
             "user": self.user,
         }
 

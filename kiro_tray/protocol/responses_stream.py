@@ -24,6 +24,7 @@ response. Collected (``stream: false``), the same events build the same final ``
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any, Literal, assert_never
 
@@ -47,6 +48,7 @@ from .turn import (
 
 ItemKind = Literal["message", "reasoning", "function", "custom", "local_shell", "answer"]
 Item = dict[str, Any]
+START_EVENTS = ("response.created", "response.in_progress")
 _TEXT_PART: Item = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
 
 
@@ -174,7 +176,7 @@ class ResponsesStream(TurnDriven):
         self.id = shape.response_id
         self._collect = collect
         self._on_done = on_done
-        self._seq = 0
+        self._seq = len(START_EVENTS)  # start() may be written after the first chunk was fed
         self._output: list[Item] = []
         self._kind: ItemKind | None = None
         self._parts: list[str] = []
@@ -210,9 +212,10 @@ class ResponsesStream(TurnDriven):
 
     # -- events --
 
-    def _event(self, kind: str, **fields: Any) -> bytes:
-        seq = self._seq
-        self._seq += 1
+    def _event(self, kind: str, seq: int | None = None, **fields: Any) -> bytes:
+        if seq is None:
+            seq = self._seq
+            self._seq += 1
         if self._collect:
             return b""
         body = json_text({"type": kind, "sequence_number": seq, **fields})
@@ -231,10 +234,10 @@ class ResponsesStream(TurnDriven):
         self._delta_mid = utf8("," + json_text(fields)[1:-1] + ',"delta":')
 
     def start(self) -> bytes:
-        created = self.response("in_progress")
-        return self._event("response.created", response=created) + self._event(
-            "response.in_progress", response=created
-        )
+        """``response.created`` and ``response.in_progress``: numbered first, though the relay writes
+        them after feeding Kiro's first chunk (whose failure may still become a real HTTP status)."""
+        created = self.response("in_progress", output=[])
+        return b"".join(self._event(kind, seq, response=created) for seq, kind in enumerate(START_EVENTS))
 
     def _emit(self, outputs: list[TurnOutput]) -> bytes:
         return b"".join([self._encode(item) for item in outputs])
@@ -422,7 +425,7 @@ class ResponsesStream(TurnDriven):
             )
             kind = "response.incomplete"
         else:
-            final = self.response("completed", usage=usage)
+            final = self.response("completed", usage=usage, completed_at=int(time.time()))
             kind = "response.completed"
         self._final = final
         if self._on_done is not None:
