@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 from aiohttp import web
 
 from .. import NAME, atomic
@@ -65,11 +66,15 @@ def owner_of(request: web.Request) -> str:
 
 
 def with_ids(items: list[Item]) -> list[Item]:
-    """Input items as stored: each gets an id (kept when the client sent one)."""
+    """Input items as stored: a message gets an id (kept when the client sent one) and its content as
+    parts, as OpenAI lists them."""
     out: list[Item] = []
     for item in items:
-        if isinstance(item, dict) and not item.get("id") and item.get("type", "message") == "message":
-            item = {"type": "message", **item, "id": new_id("msg")}
+        if isinstance(item, dict) and item.get("type", "message") == "message":
+            item = {"type": "message", **item, "id": item.get("id") or new_id("msg")}
+            if isinstance(item.get("content"), str):
+                kind = "output_text" if item.get("role") == "assistant" else "input_text"
+                item["content"] = [{"type": kind, "text": item["content"]}]
         out.append(item)
     return out
 
@@ -92,8 +97,6 @@ class ResponseStore:
     def from_settings(cls, settings: Settings) -> ResponseStore:
         path = None
         if settings.responses_store_persist:
-            import platformdirs
-
             path = Path(platformdirs.user_data_dir(NAME, appauthor=False)) / FILE_NAME
         return cls(
             settings.responses_store_max_items, int(settings.responses_store_max_mb * 1024 * 1024), path
@@ -209,10 +212,16 @@ class ResponseStore:
         """Write the store if it changed (off the loop; atomic, 0600)."""
         while self.path is not None and self._dirty:
             try:
-                await asyncio.to_thread(atomic.write_json, self.path, self.snapshot())
+                await asyncio.to_thread(_write, self.path, self.snapshot())
             except OSError as exc:
                 log.error("could not save the stored responses to %s: %s", self.path, exc)
                 return
+
+    async def close(self) -> None:
+        """Finish a save in progress, then save what changed since (at shutdown)."""
+        if self._saving is not None:
+            await self._saving
+        await self.save()
 
     async def load(self) -> None:
         if self.path is None:
@@ -236,6 +245,11 @@ class ResponseStore:
                 self._insert(entry)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.error("ignoring the unreadable stored responses in %s (%s)", path, type(exc).__name__)
+
+
+def _write(path: Path, data: Item) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic.write_json(path, data)
 
 
 def _read(path: Path) -> str | None:
@@ -314,7 +328,7 @@ def install(app: web.Application, settings: Settings) -> ResponseStore:
     async def lifecycle(_: web.Application) -> Any:
         await store.load()
         yield
-        await store.save()
+        await store.close()
 
     app.cleanup_ctx.append(lifecycle)
     return store

@@ -187,6 +187,7 @@ class ResponsesStream(TurnDriven):
         self._delta_mid = b""
         self._reasoning_tokens = 0
         self._final: Item | None = None
+        self._unsent = b""
 
     # -- the response object --
 
@@ -240,7 +241,14 @@ class ResponsesStream(TurnDriven):
         return b"".join(self._event(kind, seq, response=created) for seq, kind in enumerate(START_EVENTS))
 
     def _emit(self, outputs: list[TurnOutput]) -> bytes:
-        return b"".join([self._encode(item) for item in outputs])
+        out = bytearray()
+        try:
+            for item in outputs:
+                out += self._encode(item)
+        except GatewayError:
+            self._unsent = bytes(out)  # numbered already: fail() sends them first, so no number is skipped
+            raise
+        return bytes(out)
 
     def _encode(self, item: TurnOutput) -> bytes:
         match item:
@@ -277,7 +285,7 @@ class ResponsesStream(TurnDriven):
     def _open_message(self, kind: ItemKind, item_id: str) -> bytes:
         item = {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}
         out = self._add(kind, item)
-        where = {"item_id": item_id, "output_index": self._index, "content_index": 0}
+        where: Item = {"item_id": item_id, "output_index": self._index, "content_index": 0}
         self._set_delta_head("response.output_text.delta", **where, logprobs=[])
         return out + self._event("response.content_part.added", **where, part=_TEXT_PART)
 
@@ -286,7 +294,7 @@ class ResponsesStream(TurnDriven):
         out = self._add("reasoning", {"id": item_id, "type": "reasoning", "summary": []})
         if not self.shape.summary:
             return out
-        where = {"item_id": item_id, "output_index": self._index, "summary_index": 0}
+        where: Item = {"item_id": item_id, "output_index": self._index, "summary_index": 0}
         self._set_delta_head("response.reasoning_summary_text.delta", **where)
         part = {"type": "summary_text", "text": ""}
         return out + self._event("response.reasoning_summary_part.added", **where, part=part)
@@ -359,7 +367,7 @@ class ResponsesStream(TurnDriven):
         kind, self._kind = self._kind, None
         item = self._output[-1]
         text = "".join(self._parts)
-        where = {"item_id": item["id"], "output_index": self._index}
+        where: Item = {"item_id": item["id"], "output_index": self._index}
         out = b""
         match kind:
             case "message" | "answer":
@@ -434,7 +442,8 @@ class ResponsesStream(TurnDriven):
 
     def fail(self, err: GatewayError) -> bytes:
         error = {"code": err.code or err.kind, "message": err.message}
-        return self._event(
+        unsent, self._unsent = self._unsent, b""
+        return unsent + self._event(
             "response.failed", response=self.response("failed", error=error, usage=self._usage())
         )
 
