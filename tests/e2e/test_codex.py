@@ -1,4 +1,4 @@
-"""Codex itself (``@openai/codex`` from the npm registry) through the gateway's Responses API to the fake Kiro.
+"""Codex itself (``@openai/codex`` from the npm registry) through the gateway's Responses API to the fake.
 
 ``codex exec`` runs one non-interactive task with a ``config.toml`` under a temporary ``CODEX_HOME`` that
 points a custom provider at the gateway (``wire_api = "responses"``). The fake's responder turns a

@@ -58,7 +58,7 @@ def test_codex_first_turn() -> None:
 def test_codex_tool_result_turn() -> None:
     body = fixture("codex_tool_result")
     conversation = parse_responses_request(body).to_conversation()
-    user_turn, assistant, results = conversation.turns
+    _, assistant, _ = conversation.turns
     assert [p.kind for p in assistant.parts] == ["thinking", "tool_use"]
     thinking, call = assistant.parts
     assert isinstance(thinking, ThinkingPart) and thinking.text == "thinking hard"
