@@ -47,6 +47,8 @@ class ApiDoc:
     response_schema: str
     error_schema: str
     schema_prefix: str  # prefix of the request model's component schemas
+    count_schema: str = "AnthropicTokenCountResponse"
+    count_operation_id: str = "countTokens"
 
 
 class TurnScope(Protocol):
@@ -73,6 +75,7 @@ class ExtraRoute:
     handler: Handler
     summary: str
     operation_id: str
+    response_schema: str  # component name of the 200 answer
 
 
 def _count_body(tokens: int) -> dict[str, Any]:
@@ -225,10 +228,12 @@ RESPONSES = Dialect(
     doc=ApiDoc(
         operation_id="createResponse",
         summary="OpenAI Responses (streamed with stream: true; stored with store)",
-        request_schema="ResponsesRequest",
+        request_schema="ResponsesResponsesRequest",
         response_schema="OpenAIResponse",
         error_schema="OpenAIError",
         schema_prefix="Responses",
+        count_schema="OpenAIResponseInputTokens",
+        count_operation_id="countResponseInputTokens",
     ),
     count_paths=("/v1/responses/input_tokens", "/responses/input_tokens"),
     count_body=lambda tokens: {"object": "response.input_tokens", "input_tokens": tokens},
@@ -241,6 +246,7 @@ RESPONSES = Dialect(
             responses_store.get_response,
             "A stored response",
             "getResponse",
+            "OpenAIResponse",
         ),
         ExtraRoute(
             "DELETE",
@@ -248,6 +254,7 @@ RESPONSES = Dialect(
             responses_store.delete_response,
             "Delete a stored response",
             "deleteResponse",
+            "OpenAIResponseDeleted",
         ),
         ExtraRoute(
             "GET",
@@ -255,6 +262,7 @@ RESPONSES = Dialect(
             responses_store.input_items,
             "A stored response's input items (paged)",
             "listInputItems",
+            "OpenAIResponseItemList",
         ),
     ),
 )

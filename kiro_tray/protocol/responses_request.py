@@ -234,12 +234,6 @@ class ItemReference(RequestModel):
     id: str = Field(min_length=1)
 
 
-class OtherItem(RequestModel):
-    """An input item type the gateway does not know (hosted tool calls, ...): accepted and skipped."""
-
-    type: str
-
-
 KNOWN_ITEMS = (
     "message",
     "function_call",
@@ -251,6 +245,14 @@ KNOWN_ITEMS = (
     "reasoning",
     "item_reference",
 )
+
+
+class OtherItem(RequestModel):
+    """An input item type the gateway does not know (hosted tool calls, ...): accepted and skipped."""
+
+    type: Annotated[
+        str, Field(json_schema_extra={"not": {"enum": [*KNOWN_ITEMS, "custom_tool_call_output"]}})
+    ]
 
 
 def _item_tag(value: Any) -> str:
