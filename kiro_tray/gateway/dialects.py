@@ -5,6 +5,13 @@ its remote images and converts into the neutral conversation), the builder that 
 API's stream or body, its error envelope, whether silences get pings, its model-list format and its label
 in the request records. Routes, the relay, the error middleware, OpenAPI and the store look the dialect up;
 nothing else compares API names. Adding an API is one entry here plus its protocol modules.
+
+Optional capabilities, generic: a dialect whose turns need per-request state (the Responses API resolves
+``previous_response_id`` from its stored responses before conversion and stores what it answered) names a
+``scope``: :meth:`Dialect.bound` gives the routes a copy whose ``parse`` and ``builder`` are the scope's,
+and the scope may refuse the converted request (``admit``). ``install`` gives the app the dialect's own
+state, ``extra_routes`` its other routes (served and described in OpenAPI), ``count_body`` the shape of
+its token-count answer.
 """
 
 from __future__ import annotations
