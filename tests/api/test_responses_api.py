@@ -683,3 +683,26 @@ def test_concurrent_async_requests_keep_their_own_ids(gateway: Gateway) -> None:
     assert len({r.id for r in replies}) == 4
     for reply in replies:
         assert gateway.openai().responses.retrieve(reply.id).output_text == reply.output_text
+
+
+@pytest.mark.gateway_settings(stream_read_timeout=0.5)
+def test_stalled_stream_ends_in_response_failed(gateway: Gateway) -> None:
+    gateway.enqueue(Reply([Text("thinking about it"), Stall()]))
+    events = checked(list(gateway.openai().responses.create(model=MODEL, input="x", stream=True)))
+    assert events[-1].type == "response.failed" and events[-1].response.error.code == "timeout"
+
+
+@pytest.mark.gateway_settings(max_retries=0)
+def test_throttled_upstream_is_429_with_retry_after(gateway: Gateway) -> None:
+    gateway.enqueue(error_reply(429, "Too many requests, please wait before trying again.", None))
+    with pytest.raises(openai.RateLimitError) as caught:
+        gateway.openai().responses.create(model=MODEL, input="x")
+    assert caught.value.response.headers.get("retry-after")
+
+
+def test_remote_image_that_cannot_be_fetched_is_a_400_naming_it(gateway: Gateway) -> None:
+    image = {"type": "input_image", "image_url": "http://127.0.0.1:9/missing.png"}
+    with pytest.raises(openai.BadRequestError) as caught:
+        gateway.openai().responses.create(model=MODEL, input=[{"role": "user", "content": [image]}])
+    assert "image" in caught.value.message.lower()
+    assert not kiro_bodies(gateway)
