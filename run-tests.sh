@@ -47,11 +47,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# Claude Code, for the end-to-end test (skipped with a reason when npm is unavailable).
-if command -v npm >/dev/null 2>&1 && [ ! -x tests/e2e/node_modules/.bin/claude ]; then
-  say "installing Claude Code from npm for the end-to-end test"
+# Claude Code and Codex, for the end-to-end tests (skipped with a reason when npm is unavailable).
+if command -v npm >/dev/null 2>&1 &&
+  { [ ! -x tests/e2e/node_modules/.bin/claude ] || [ ! -x tests/e2e/node_modules/.bin/codex ]; }; then
+  say "installing Claude Code and Codex from npm for the end-to-end tests"
   npm install --silent --no-audit --no-fund --no-package-lock --prefix tests/e2e >/dev/null 2>&1 ||
-    echo "npm install of Claude Code failed; its end-to-end test will be skipped"
+    echo "npm install of Claude Code and Codex failed; their end-to-end tests will be skipped"
 fi
 
 say "ruff"

@@ -319,6 +319,38 @@ DECLARATIONS: tuple[Setting, ...] = (
         "Trim the oldest turns to fit the payload budget (off: refuse with a context error).",
         "Upstream",
     ),
+    # Responses API
+    Setting(
+        "responses_store_max_items",
+        "RESPONSES_STORE_MAX_ITEMS",
+        "int",
+        1000,
+        "Stored responses kept for previous_response_id (least recently used evicted; 0: store none).",
+        "Responses API",
+        "restart_server",
+        minimum=0,
+        maximum=1_000_000,
+    ),
+    Setting(
+        "responses_store_max_mb",
+        "RESPONSES_STORE_MAX_MB",
+        "float",
+        64.0,
+        "Megabytes the stored responses may take in memory.",
+        "Responses API",
+        "restart_server",
+        minimum=0.0,
+        maximum=100_000.0,
+    ),
+    Setting(
+        "responses_store_persist",
+        "RESPONSES_STORE_PERSIST",
+        "bool",
+        False,
+        "Keep stored responses across restarts (a file readable only by you in the data directory).",
+        "Responses API",
+        "restart_server",
+    ),
     # Logging
     Setting("log_level", "LOG_LEVEL", "choice", "INFO", "Log level.", "Logging", "live", choices=LOG_LEVELS),
 )
@@ -356,6 +388,9 @@ class Settings:
     slow_model_timeout_multiplier: float = 3.0
     payload_budget_bytes: int = 600_000
     trim_history: bool = True
+    responses_store_max_items: int = 1000
+    responses_store_max_mb: float = 64.0
+    responses_store_persist: bool = False
     log_level: str = "INFO"
     #: Where each non-default value came from ("file", ".env", "env", "cli"), for the UI and /health.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)

@@ -5,14 +5,21 @@ its remote images and converts into the neutral conversation), the builder that 
 API's stream or body, its error envelope, whether silences get pings, its model-list format and its label
 in the request records. Routes, the relay, the error middleware, OpenAPI and the store look the dialect up;
 nothing else compares API names. Adding an API is one entry here plus its protocol modules.
+
+Optional capabilities, generic: a dialect whose turns need per-request state (the Responses API resolves
+``previous_response_id`` from its stored responses before conversion and stores what it answered) names a
+``scope``: :meth:`Dialect.bound` gives the routes a copy whose ``parse`` and ``builder`` are the scope's,
+and the scope may refuse the converted request (``admit``). ``install`` gives the app the dialect's own
+state, ``extra_routes`` its other routes (served and described in OpenAPI), ``count_body`` the shape of
+its token-count answer.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -25,7 +32,11 @@ from ..protocol.errors import GatewayError
 from ..protocol.kiro_payload import ConvertOptions, KiroRequest, build_kiro_request
 from ..protocol.openai_request import ChatCompletionRequest, parse_openai_request
 from ..protocol.openai_stream import OpenAIStream
+from ..protocol.responses_request import ResponseShape, ResponsesRequest, new_id, parse_responses_request
+from ..protocol.responses_stream import ResponsesStream
 from ..protocol.turn import TurnDriven, TurnParams
+from ..settings import Settings
+from . import responses_store
 
 #: A model in ``/v1/models``: id, display name, context window, output limit.
 ModelEntry = tuple[str, str, int, int]
@@ -43,6 +54,39 @@ class ApiDoc:
     response_schema: str
     error_schema: str
     schema_prefix: str  # prefix of the request model's component schemas
+    count_schema: str = "AnthropicTokenCountResponse"
+    count_operation_id: str = "countTokens"
+
+
+class TurnScope(Protocol):
+    """A dialect's per-request state for one turn (the Responses API's stored responses): it parses
+    (resolving what the body refers to), builds the answer (keeping what it must) and may refuse the
+    converted request before it is sent."""
+
+    def parse(self, body: object) -> ClientRequest: ...
+
+    def builder(self, params: TurnParams, *, collect: bool = False) -> TurnDriven: ...
+
+    def admit(self, kreq: KiroRequest) -> None: ...
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraRoute:
+    """A route of the dialect besides its turn and count routes (``GET /v1/responses/{id}``, ...)."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    operation_id: str
+    response_schema: str  # component name of the 200 answer
+
+
+def _count_body(tokens: int) -> dict[str, Any]:
+    return {"input_tokens": tokens}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +110,20 @@ class Dialect:
     count_paths: tuple[str, ...] = ()
     #: Shared routes (``/v1/models``) answer in this dialect when the request carries this header.
     marker_header: str | None = None
+    #: The count routes' answer for an estimate.
+    count_body: Callable[[int], dict[str, Any]] = _count_body
+    #: Per-request state for a turn (and a count), when the dialect needs one.
+    scope: Callable[[web.Request], TurnScope] | None = None
+    #: Gives the app the dialect's own state (called once per app, with the settings).
+    install: Callable[[web.Application, Settings], object] | None = None
+    extra_routes: tuple[ExtraRoute, ...] = ()
+
+    def bound(self, request: web.Request) -> tuple[Dialect, TurnScope | None]:
+        """This dialect for one request: with its scope's parse and builder when it has a scope."""
+        if self.scope is None:
+            return self, None
+        scope = self.scope(request)
+        return replace(self, parse=scope.parse, builder=scope.builder), scope
 
     def to_kiro(self, body: object, options: ConvertOptions | None = None) -> KiroRequest:
         """A body (any parsed JSON value) -> a Kiro request; :class:`InvalidRequest` if it is bad."""
@@ -158,8 +216,66 @@ MESSAGES = Dialect(
     marker_header="anthropic-version",
 )
 
+
+def _responses_builder(params: TurnParams, *, collect: bool = False) -> TurnDriven:
+    return ResponsesStream(params, ResponseShape(new_id("resp"), int(time.time())), collect=collect)
+
+
+RESPONSES = Dialect(
+    name="responses",
+    label="responses",
+    paths=("/v1/responses", "/responses"),
+    parse=parse_responses_request,
+    builder=_responses_builder,
+    error_status=openai_errors.error_status,
+    error_body=openai_errors.error_body,
+    ping=None,
+    model_list=_openai_models,
+    request_model=ResponsesRequest,
+    doc=ApiDoc(
+        operation_id="createResponse",
+        summary="OpenAI Responses (streamed with stream: true; stored with store)",
+        request_schema="ResponsesResponsesRequest",
+        response_schema="OpenAIResponse",
+        error_schema="OpenAIError",
+        schema_prefix="Responses",
+        count_schema="OpenAIResponseInputTokens",
+        count_operation_id="countResponseInputTokens",
+    ),
+    count_paths=("/v1/responses/input_tokens", "/responses/input_tokens"),
+    count_body=lambda tokens: {"object": "response.input_tokens", "input_tokens": tokens},
+    scope=responses_store.ResponsesTurn,
+    install=responses_store.install,
+    extra_routes=(
+        ExtraRoute(
+            "GET",
+            "/v1/responses/{response_id}",
+            responses_store.get_response,
+            "A stored response",
+            "getResponse",
+            "OpenAIResponse",
+        ),
+        ExtraRoute(
+            "DELETE",
+            "/v1/responses/{response_id}",
+            responses_store.delete_response,
+            "Delete a stored response",
+            "deleteResponse",
+            "OpenAIResponseDeleted",
+        ),
+        ExtraRoute(
+            "GET",
+            "/v1/responses/{response_id}/input_items",
+            responses_store.input_items,
+            "A stored response's input items (paged)",
+            "listInputItems",
+            "OpenAIResponseItemList",
+        ),
+    ),
+)
+
 #: Every dialect; the first is the default for requests no route or header ties to one.
-DIALECTS: tuple[Dialect, ...] = (CHAT, MESSAGES)
+DIALECTS: tuple[Dialect, ...] = (CHAT, MESSAGES, RESPONSES)
 
 
 def by_headers(headers: Any, path: str = "") -> Dialect:

@@ -16,6 +16,7 @@ Two things the models know but their JSON schema would not say are added on the 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,6 +33,7 @@ from ..protocol.errors import (
     GatewayError,
     InvalidRequest,
     MethodNotAllowed,
+    NotFound,
     RequestTooLarge,
 )
 from .dialects import DIALECTS, Dialect
@@ -139,6 +141,33 @@ def _response_schemas() -> dict[str, Schema]:
             usage=usage,
         ),
         "AnthropicTokenCountResponse": _object(["input_tokens"], input_tokens=INTEGER),
+        "OpenAIResponse": _object(
+            ["id", "object", "created_at", "status", "model", "output"],
+            id=STRING,
+            object={"const": "response"},
+            created_at=INTEGER,
+            status={"enum": ["completed", "incomplete", "failed", "in_progress"]},
+            model=STRING,
+            output={"type": "array", "items": _object(["type"], type=STRING)},
+            usage={"anyOf": [{"type": "object"}, {"type": "null"}]},
+        ),
+        "OpenAIResponseInputTokens": _object(
+            ["object", "input_tokens"], object={"const": "response.input_tokens"}, input_tokens=INTEGER
+        ),
+        "OpenAIResponseDeleted": _object(
+            ["id", "object", "deleted"],
+            id=STRING,
+            object={"const": "response.deleted"},
+            deleted={"const": True},
+        ),
+        "OpenAIResponseItemList": _object(
+            ["object", "data", "has_more"],
+            object={"const": "list"},
+            data={"type": "array", "items": {"type": "object"}},
+            first_id=NULLABLE_STRING,
+            last_id=NULLABLE_STRING,
+            has_more={"type": "boolean"},
+        ),
         "ModelListResponse": {
             "description": "OpenAI's list format, or Anthropic's for a request with anthropic-version.",
             "anyOf": [
@@ -235,14 +264,25 @@ def _dialect_paths(dialect: Dialect) -> dict[str, Schema]:
     if dialect.count_paths:
         paths[dialect.count_paths[0]] = {
             "post": {
-                "operationId": "countTokens",
+                "operationId": doc.count_operation_id,
                 "summary": "Token count (an estimate; Kiro has no tokenizer endpoint)",
                 "requestBody": body,
                 "responses": {
-                    "200": _json("AnthropicTokenCountResponse", "The estimated input tokens"),
-                    **_error_responses(dialect, (*KEYED_ERRORS, InvalidRequest, RequestTooLarge)),
+                    "200": _json(doc.count_schema, "The estimated input tokens"),
+                    **_error_responses(dialect, (*KEYED_ERRORS, InvalidRequest, RequestTooLarge, NotFound)),
                 },
             }
+        }
+    for route in dialect.extra_routes:
+        names = re.findall(r"{(\w+)}", route.path)
+        paths.setdefault(route.path, {})[route.method.lower()] = {
+            "operationId": route.operation_id,
+            "summary": route.summary,
+            "parameters": [{"name": n, "in": "path", "required": True, "schema": STRING} for n in names],
+            "responses": {
+                "200": _json(route.response_schema, route.summary),
+                **_error_responses(dialect, (*KEYED_ERRORS, NotFound)),
+            },
         }
     return paths
 
@@ -343,8 +383,8 @@ def build_openapi(server_url: str | None = None) -> dict[str, Any]:
         "info": {
             "title": NAME,
             "version": __version__,
-            "description": "OpenAI- and Anthropic-compatible gateway to Kiro. Send the gateway key as "
-            "'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
+            "description": "OpenAI- (chat completions, Responses) and Anthropic-compatible gateway to Kiro. "
+            "Send the gateway key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
         },
         "paths": _paths(),
         "components": {

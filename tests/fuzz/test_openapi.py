@@ -24,11 +24,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from kiro_tray.gateway.dialects import CHAT, MESSAGES
+from kiro_tray.gateway.dialects import CHAT, MESSAGES, RESPONSES
 from kiro_tray.gateway.openapi import build_openapi
 from kiro_tray.protocol.anthropic_request import parse_anthropic_request
 from kiro_tray.protocol.errors import GatewayError
 from kiro_tray.protocol.openai_request import parse_openai_request
+from kiro_tray.protocol.responses_request import parse_responses_request
 
 from ..harness import Gateway, start_gateway, stop_gateway
 
@@ -38,6 +39,11 @@ ROUTES = {
     ("post", "/v1/chat/completions"),
     ("post", "/v1/messages"),
     ("post", "/v1/messages/count_tokens"),
+    ("post", "/v1/responses"),
+    ("post", "/v1/responses/input_tokens"),
+    ("get", "/v1/responses/{response_id}"),
+    ("delete", "/v1/responses/{response_id}"),
+    ("get", "/v1/responses/{response_id}/input_items"),
     ("get", "/v1/models"),
     ("get", "/health"),
     ("get", "/metrics"),
@@ -87,6 +93,7 @@ def test_chat_routes_declare_every_error_status_in_their_envelope() -> None:
     for path, dialect, envelope in (
         ("/v1/chat/completions", CHAT, "OpenAIError"),
         ("/v1/messages", MESSAGES, "AnthropicError"),
+        ("/v1/responses", RESPONSES, "OpenAIError"),
     ):
         responses = DOCUMENT["paths"][path]["post"]["responses"]
         kept = (cls for cls in _tree() if cls.kind != "method_not_allowed")
@@ -145,6 +152,20 @@ ANTHROPIC_BODIES: list[Any] = [
     {"model": "m", "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "ftp"}}]}]},
     {"model": "m"},
 ]
+RESPONSES_BODIES: list[Any] = [
+    {"model": "m", "input": "hi"},
+    {"model": "m", "input": [{"role": "user", "content": "hi"}], "instructions": "be brief"},
+    {"model": "m", "input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}]},
+    {"model": "m", "input": [{"type": "function_call_output", "call_id": "c", "output": "ok"}]},
+    {"model": "m", "input": [{"type": "custom_tool_call_output", "call_id": "c", "output": "ok"}]},
+    {"model": "m", "input": [{"type": "web_search_call", "id": "w"}], "tools": [{"type": "web_search"}]},
+    {"model": "m", "input": [{"role": "user", "content": [{"type": "input_text", "text": "x"}]}]},
+    {"model": "m", "input": [{"role": "robot", "content": "hi"}]},
+    {"model": "m", "input": [{"type": "function_call_output", "output": "ok"}]},
+    {"model": "m", "input": "hi", "truncation": "sometimes"},
+    {"model": "m", "input": 5},
+    {"input": "hi"},
+]
 
 
 def _accepted(parse: Any, body: Any) -> bool:
@@ -158,7 +179,8 @@ def _accepted(parse: Any, body: Any) -> bool:
 @pytest.mark.parametrize(
     ("component", "parse", "body"),
     [("OpenAIChatCompletionRequest", parse_openai_request, b) for b in OPENAI_BODIES]
-    + [("AnthropicMessagesRequest", parse_anthropic_request, b) for b in ANTHROPIC_BODIES],
+    + [("AnthropicMessagesRequest", parse_anthropic_request, b) for b in ANTHROPIC_BODIES]
+    + [("ResponsesResponsesRequest", parse_responses_request, b) for b in RESPONSES_BODIES],
 )
 def test_request_schema_accepts_what_the_model_accepts(component: str, parse: Any, body: Any) -> None:
     assert validator(component).is_valid(body) == _accepted(parse, body)
