@@ -197,7 +197,7 @@ def cors_middleware(
             "Vary": "Origin",
             "Access-Control-Allow-Headers": "Authorization, Content-Type, x-api-key, anthropic-version, "
             "anthropic-beta, x-stainless-*",
-            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
             "Access-Control-Max-Age": "600",
         }
         if request.method == "OPTIONS":
