@@ -24,9 +24,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -153,8 +153,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     pytest.fail(text + hint, pytrace=False)
 
 
+class ExpectLog(Protocol):
+    def __call__(self, pattern: str, level: int | str = ..., logger: str | None = ...) -> None: ...
+
+
 @pytest.fixture
-def expected_log(request: pytest.FixtureRequest) -> Callable[..., None]:
+def expected_log(request: pytest.FixtureRequest) -> ExpectLog:
     """``expected_log(regex, level=WARNING, logger=None)``: the line is allowed and must appear."""
     expected = request.node.stash.setdefault(_EXPECTED, [])
 

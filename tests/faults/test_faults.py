@@ -46,7 +46,7 @@ from ..fake_kiro.replies import (
     text_reply,
     throttle_reply,
 )
-from ..harness import Gateway, start_gateway, stop_gateway
+from ..harness import ALLOW_REFRESH_FAILURES, ALLOW_RETRIES, Gateway, start_gateway, stop_gateway
 from .checks import (
     PATHS,
     Api,
@@ -159,6 +159,7 @@ def test_upstream_stall_mid_stream_times_out(rig: Rig, api: Api, stream: bool) -
     rig.recovered(api, stream)
 
 
+@ALLOW_RETRIES
 @pytest.mark.gateway_settings(first_token_timeout=0.3)
 @pytest.mark.parametrize(
     "silence",
@@ -245,6 +246,7 @@ def test_exception_frame_before_any_content_is_a_real_status(rig: Rig, api: Api)
 # ---- HTTP errors before the first byte ------------------------------------------------------------
 
 
+@ALLOW_RETRIES
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_429_storm_ends_in_429_with_retry_after(rig: Rig, api: Api, stream: bool) -> None:
     rig.gw.enqueue(*[throttle_reply()] * 3)
@@ -271,6 +273,7 @@ def test_long_retry_after_is_passed_on_without_waiting(rig: Rig, api: Api, strea
     rig.recovered(api, stream)
 
 
+@ALLOW_RETRIES
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_5xx_then_success(rig: Rig, api: Api, stream: bool) -> None:
     rig.gw.enqueue(error_reply(500, "Internal"), error_reply(503, "Unavailable"), text_reply("recovered"))
@@ -280,6 +283,7 @@ def test_5xx_then_success(rig: Rig, api: Api, stream: bool) -> None:
     rig.recovered(api, stream)
 
 
+@ALLOW_RETRIES
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_5xx_storm_is_502(rig: Rig, api: Api, stream: bool) -> None:
     rig.gw.enqueue(*[error_reply(500, "Internal")] * 3)
@@ -297,6 +301,7 @@ def expire_everything(gw: Gateway) -> None:
     gw.thread.call(gw.account.expire_access_tokens)
 
 
+@ALLOW_REFRESH_FAILURES
 @pytest.mark.parametrize(
     ("api", "stream"),
     [pytest.param("openai", False, id="openai-json"), pytest.param("anthropic", True, id="anthropic-stream")],
@@ -315,6 +320,8 @@ def test_refresh_endpoint_down_while_the_token_still_works(rig: Rig, api: Api, s
     rig.recovered(api, stream)
 
 
+@ALLOW_RETRIES
+@ALLOW_REFRESH_FAILURES
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_refresh_endpoint_down_and_the_token_dead(rig: Rig, api: Api, stream: bool) -> None:
     expire_everything(rig.gw)
@@ -327,6 +334,8 @@ def test_refresh_endpoint_down_and_the_token_dead(rig: Rig, api: Api, stream: bo
     rig.recovered(api, stream)
 
 
+@ALLOW_RETRIES
+@ALLOW_REFRESH_FAILURES
 def test_refresh_endpoint_down_is_a_retryable_upstream_error(rig: Rig) -> None:
     api: Api = "anthropic"
     expire_everything(rig.gw)
@@ -336,6 +345,7 @@ def test_refresh_endpoint_down_is_a_retryable_upstream_error(rig: Rig) -> None:
     assert_error(out, api, UpstreamError, "unreachable")
 
 
+@ALLOW_REFRESH_FAILURES
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_refresh_invalid_grant(rig: Rig, api: Api, stream: bool) -> None:
     rig.gw.fake.auth.refresh_failure = "invalid_grant"
@@ -363,6 +373,7 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@ALLOW_RETRIES
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_connection_refused(rig: Rig, api: Api, stream: bool) -> None:
     rig.gw.restart_with(kiro_api_base_url=f"http://127.0.0.1:{closed_port()}")
@@ -374,6 +385,7 @@ def test_connection_refused(rig: Rig, api: Api, stream: bool) -> None:
     rig.recovered(api, stream)
 
 
+@ALLOW_RETRIES
 @pytest.mark.parametrize(("api", "stream"), MODES)
 def test_dns_failure(rig: Rig, api: Api, stream: bool) -> None:
     rig.gw.restart_with(kiro_api_base_url="http://kiro-tray-fault-test.invalid")

@@ -45,6 +45,9 @@ from tests.fake_kiro.replies import (
     throttle_reply,
 )
 from tests.fake_kiro.server import FakeKiro
+from tests.harness import ALLOW_RETRIES
+
+pytestmark = ALLOW_RETRIES  # retrying is what the client is tested for, throughout
 
 MODEL = "claude-sonnet-4.5"
 PAYLOAD: dict[str, Any] = {
