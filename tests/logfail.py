@@ -14,7 +14,7 @@ Allowing, on a test, a class or a module (``pytestmark``), several at once::
 ``level`` is the most severe level allowed (default WARNING: an ERROR with the same text still fails);
 ``logger`` is a logger tree (default: any). Tests about the warning itself use the ``expected_log``
 fixture: ``expected_log(r"regex", level=..., logger=...)`` allows the line and fails the test unless it
-appeared.
+appeared (waiting a little for it at teardown: another thread may log it just after the test's last step).
 
 Loaded from ``tests/conftest.py`` (or ``-p tests.logfail``).
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -33,6 +34,9 @@ import pytest
 from kiro_tray.logging_setup import Redactor
 
 WATCHED = ("kiro_tray", "aiohttp", "asyncio")
+#: How long a test's teardown waits for an expected line still missing: one logged on another thread
+#: (the gateway's loop) may come just after the answer the test saw, and must not land in the next test.
+EXPECTED_WAIT = 10.0
 
 
 def _in_tree(name: str, tree: str) -> bool:
@@ -132,17 +136,25 @@ def pytest_runtest_makereport(
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    collector = item.config.stash[_COLLECTOR]
     try:
         result = yield
     finally:
         # Everything logged since the previous test ended, its fixtures' teardown included.
-        records = item.config.stash[_COLLECTOR].take()
-    allowances = [Allowance.of(*m.args, **m.kwargs) for m in item.iter_markers("allow_log")]
+        records = collector.take()
     expected = item.stash.get(_EXPECTED, [])
+
+    def missing() -> list[Allowance]:
+        return [e for e in expected if not any(e.allows(r) for r in records)]
+
+    deadline = time.monotonic() + EXPECTED_WAIT
+    while missing() and not item.stash.get(_FAILED, False) and time.monotonic() < deadline:
+        time.sleep(0.01)  # a bounded poll: records arrive from any thread, with no event to wait on
+        records += collector.take()
+    allowances = [Allowance.of(*m.args, **m.kwargs) for m in item.iter_markers("allow_log")]
     unexpected = [r for r in records if not any(a.allows(r) for a in allowances + expected)]
-    missing = [e for e in expected if not any(e.allows(r) for r in records)]
     problems = [f"unexpected log line: {_line(r)}" for r in unexpected]
-    problems += [f"expected log line never appeared: {e}" for e in missing]
+    problems += [f"expected log line never appeared: {e}" for e in missing()]
     if not problems:
         return result
     text = "\n".join(problems)

@@ -18,6 +18,10 @@ import threading
 
 import pytest
 
+import tests.logfail
+
+tests.logfail.EXPECTED_WAIT = 2.0  # the test that waits in vain ends sooner
+
 log = logging.getLogger("kiro_tray.gateway")
 
 
@@ -68,6 +72,15 @@ def test_a_warning_from_another_thread_with_no_handler_and_no_propagation_fails(
 def test_expected_log_allows_and_passes_when_seen(expected_log):
     expected_log(r"retrying after \\d+", logger="kiro_tray")
     log.warning("retrying after 3")
+
+
+def test_expected_log_waits_for_a_line_another_thread_logs_late(expected_log):
+    expected_log(r"^late$")
+    threading.Timer(0.3, log.warning, args=("late",)).start()
+
+
+def test_the_next_test_is_not_blamed_for_it():
+    pass
 
 
 def test_expected_log_fails_when_never_seen(expected_log):
@@ -128,6 +141,8 @@ def test_unexpected_log_lines_fail_the_test_that_logged_them(
         "test_several_markers_add_up": {"PASSED"},
         "test_a_warning_from_another_thread_with_no_handler_and_no_propagation_fails": {"PASSED", "ERROR"},
         "test_expected_log_allows_and_passes_when_seen": {"PASSED"},
+        "test_expected_log_waits_for_a_line_another_thread_logs_late": {"PASSED"},
+        "test_the_next_test_is_not_blamed_for_it": {"PASSED"},
         "test_expected_log_fails_when_never_seen": {"PASSED", "ERROR"},
         "test_a_test_that_already_failed_gets_no_second_error": {"FAILED"},
         "test_a_secret_in_a_line_is_masked": {"PASSED", "ERROR"},
