@@ -407,6 +407,10 @@ class Settings:
         return logging.WARNING if self.log_level == "WARN" else logging.getLevelName(self.log_level)
 
     @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    @property
     def cors_origin_list(self) -> tuple[str, ...]:
         return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
 

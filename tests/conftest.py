@@ -17,6 +17,9 @@ from blockbuster import blockbuster_ctx
 from .fake_kiro.server import FakeKiro
 from .memory_keyring import MemoryKeyring
 
+# Unexpected WARNING/ERROR log lines fail the test that logged them (see tests/logfail.py).
+pytest_plugins = ["tests.logfail"]
+
 
 @pytest.fixture(autouse=True)
 def memory_keyring() -> Iterator[MemoryKeyring]:

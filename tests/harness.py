@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import anthropic
 import openai
+import pytest
 
 from kiro_tray.gateway.service import GatewayService
 from kiro_tray.logging_setup import LoggingSetup, setup_logging
@@ -28,6 +29,33 @@ from .fake_kiro.server import FakeKiro
 
 T = TypeVar("T")
 TEST_KEY = "kt-test-client-key-0123456789"
+
+# ---- log lines a test may expect (tests/logfail.py fails a test on any other WARNING or ERROR) -------
+
+#: A failed attempt at Kiro that the client retries (fault tests, retry tests).
+ALLOW_RETRIES = pytest.mark.allow_log(
+    r"^Kiro attempt \d+ failed \(.+\); retrying in [\d.]+ s$", logger="kiro_tray.upstream.client"
+)
+#: The token refresh endpoint failing: unreachable, or rejecting the refresh token.
+ALLOW_REFRESH_FAILURES = pytest.mark.allow_log(
+    r"^(The Kiro token refresh endpoint is unreachable|Kiro rejected the refresh token \(invalid_grant\))",
+    logger="kiro_tray.upstream.tokens",
+)
+#: A gateway started without any Kiro login.
+ALLOW_NO_CREDENTIALS = pytest.mark.allow_log(r"^no Kiro credentials found", logger="kiro_tray.gateway")
+#: A machine without a usable keyring: secrets go to the private file, and the log says so.
+ALLOW_KEYRING_FALLBACK = pytest.mark.allow_log(
+    r"^no usable OS keyring \(.+\): secrets are kept in ", logger="kiro_tray.upstream.secret_store"
+)
+#: The port is taken, by another program or by another Kiro Tray: the gateway fails with the reason.
+ALLOW_PORT_BUSY = pytest.mark.allow_log(r"^Port \d+ is busy: ", level="ERROR", logger="kiro_tray.gateway")
+ALLOW_ALREADY_RUNNING = pytest.mark.allow_log(
+    r"^Kiro Tray is already running on ", level="ERROR", logger="kiro_tray.gateway"
+)
+#: First start without a client key: one is generated (product noise? a first-run event logged as WARNING).
+ALLOW_KEY_GENERATED = pytest.mark.allow_log(
+    r"^generated a new client API key and saved it", logger="kiro_tray.gateway"
+)
 
 
 class LoopThread:

@@ -20,6 +20,8 @@ from kiro_tray.settings import (
     write_settings_file,
 )
 
+from .logfail import ExpectLog
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 SEED_DEFAULTS = {
@@ -74,7 +76,9 @@ def test_precedence_defaults_file_dotenv_env_cli(tmp_path: Path) -> None:
     assert load_settings(environ={"PORT": "8003"}, cwd=tmp_path, config_dir=config).port == 8003
 
 
-def test_secrets_in_the_settings_file_are_ignored(tmp_path: Path) -> None:
+def test_secrets_in_the_settings_file_are_ignored(tmp_path: Path, expected_log: ExpectLog) -> None:
+    expected_log(r"^ignoring REFRESH_TOKEN in the settings file: secrets live in the keyring$")
+    expected_log(r"^ignoring PROXY_API_KEY in the settings file: secrets live in the keyring$")
     (tmp_path / SETTINGS_FILE_NAME).write_text(
         json.dumps({"refresh_token": "x" * 40, "proxy_api_key": "y" * 20})
     )

@@ -138,6 +138,8 @@ async def bookkeeping(request: web.Request, handler: Handler) -> web.StreamRespo
     if error is not None:
         exchange.failed(error)
         response = dialect_for(request).error_response(error)
+        if error.close_connection:
+            response.force_close()
     if not response.prepared:
         response.headers["x-request-id"] = exchange.request_id
     exchange.finish(response.status)
@@ -228,7 +230,7 @@ def build_app(service: Gateway) -> web.Application:
         middlewares.append(cors_middleware(service.settings.cors_origin_list))
     middlewares += [bookkeeping, host_guard, client_auth]
     app = web.Application(
-        middlewares=middlewares, client_max_size=int(service.settings.max_body_mb * 1024 * 1024)
+        middlewares=middlewares, client_max_size=service.settings.max_body_bytes
     )
     app[SERVICE] = service
     app[ROUTE_DIALECTS] = {}

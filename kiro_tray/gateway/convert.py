@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from ..protocol import jsonsafe
 from ..protocol.conversation import ClientRequest, stand_ins
-from ..protocol.errors import InvalidRequest, UpstreamError
+from ..protocol.errors import InvalidRequest, RequestTooLarge, UnreadableBody, UpstreamError
 from ..protocol.jsonsafe import clip
 from ..protocol.kiro_payload import ConvertOptions, KiroRequest, build_kiro_request
 from .dialects import Dialect
@@ -46,17 +47,55 @@ def parse_json(raw: bytes) -> object:
         raise InvalidRequest(f"Request body is not acceptable JSON: {exc}.") from exc
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The raw body; a body that cannot be decoded (a broken ``Content-Encoding``) is a clear 400."""
+#: Content-Encodings a body may come in, with zlib's ``wbits`` for each (``identity`` needs none).
+_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def decoded_body(raw: bytes, encoding: str, limit: int) -> bytes:
+    """``raw`` decoded from ``encoding``, at most ``limit`` bytes of it: a body that decodes to more is a
+    413 however small it came (a zip bomb), one that does not decode is a 400 naming the encoding."""
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return raw
+    wbits = _ENCODINGS.get(name)
+    if wbits is None:
+        raise UnreadableBody(
+            f"Request body has Content-Encoding {clip(encoding)}; this gateway reads gzip, deflate or none."
+        )
+    inflater = zlib.decompressobj(wbits)
     try:
-        return await request.read()
+        data = inflater.decompress(raw, limit + 1)
+        if len(data) <= limit:
+            data += inflater.flush()
+    except zlib.error as exc:
+        raise UnreadableBody(
+            f"Request body could not be decoded (Content-Encoding: {clip(encoding)}): {exc}."
+        ) from exc
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise RequestTooLarge(
+            f"Request body too large: over the MAX_BODY_MB limit once decoded ({clip(encoding)})."
+        )
+    if not inflater.eof:
+        raise UnreadableBody(
+            f"Request body could not be decoded (Content-Encoding: {clip(encoding)}): it is cut short."
+        )
+    return data
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, decoded here (the server does not decompress: a broken or oversized encoding is a
+    clear 400 or 413, and the body is always read to its end, so the connection stays usable)."""
+    try:
+        raw = await request.read()
     except web.HTTPException:
         raise  # 413 and friends: the middleware maps them
     except (web.RequestPayloadError, aiohttp.ClientPayloadError, ValueError, OSError) as exc:
-        encoding = request.headers.get("Content-Encoding", "none")
-        raise InvalidRequest(
-            f"Request body could not be decoded (Content-Encoding: {clip(encoding)}): {type(exc).__name__}."
-        ) from exc
+        raise UnreadableBody(f"Request body could not be read: {type(exc).__name__}.") from exc
+    encoding = request.headers.get("Content-Encoding", "")
+    if not encoding:
+        return raw
+    limit = request.app[SERVICE].settings.max_body_bytes
+    return await off_loop(len(raw) > OFFLOAD_BYTES // 8, decoded_body, raw, encoding, limit)
 
 
 async def off_loop(offload: bool, fn: Callable[..., T], *args: Any) -> T:

@@ -158,7 +158,14 @@ class GatewayService:
         self.accounts.attach(self.session)
         await self.accounts.discover()
         app = build_app(self)
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
+        runner = web.AppRunner(
+            # Bodies are decompressed by the routes (convert.read_body), bounded and with clear errors.
+            app,
+            handler_cancellation=True,
+            access_log=None,
+            shutdown_timeout=5.0,
+            auto_decompress=False,
+        )
         await runner.setup()
         self._runner = runner
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)
@@ -273,7 +280,7 @@ class GatewayService:
                 self.proxy_api_key = generate_proxy_key()
                 self.proxy_key_generated = True
                 await asyncio.to_thread(self.secret_store.set, PROXY_KEY_NAME, self.proxy_api_key)
-                log.warning(
+                log.info(
                     "generated a new client API key and saved it (%s)", self.secret_store.backend_description
                 )
         self._redact(self.proxy_api_key)

@@ -4,6 +4,7 @@
 
     GatewayError                      500  internal      (base; unexpected failures)
     ├── InvalidRequest                400  invalid_request (bad body: names the field in ``param``)
+    │   ├── UnreadableBody            400  the body cannot be decoded (closes the connection)
     │   ├── ContextTooLong            400  context_too_long (does not fit: ``tokens`` > ``maximum``)
     │   └── ImproperlyFormed          400  Kiro's opaque "Improperly formed request"
     ├── RequestTooLarge               413  the body is over MAX_BODY_MB
@@ -35,6 +36,8 @@ class GatewayError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str | None] = None
     kind: ClassVar[str] = "internal"
+    #: The connection cannot serve another request after this error (its body could not be read).
+    close_connection: ClassVar[bool] = False
 
     def __init__(self, message: str, *, param: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -51,6 +54,13 @@ class GatewayError(Exception):
 class InvalidRequest(GatewayError):
     status = 400
     kind = "invalid_request"
+
+
+class UnreadableBody(InvalidRequest):
+    """The body could not be decoded (a broken ``Content-Encoding``): the answer closes the connection, as
+    the rest of the body cannot be skipped reliably."""
+
+    close_connection = True
 
 
 class ContextTooLong(InvalidRequest):

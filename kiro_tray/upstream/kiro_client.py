@@ -404,7 +404,7 @@ class KiroClient:
             else:
                 raise _final(outcome, number, classified)
             retries += 1
-            log.warning("Kiro attempt %d failed (%s); retrying in %.2f s", number, outcome.cause, delay)
+            log.info("Kiro attempt %d failed (%s); retrying in %.2f s", number, outcome.cause, delay)
             event = UpstreamRetried(outcome.cause, number, delay)
             for listener in (self._on_event, retried):
                 if listener is not None:

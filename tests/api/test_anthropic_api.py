@@ -23,7 +23,7 @@ from ..fake_kiro.replies import (
     tool_reply,
 )
 from ..fake_kiro.replies import ExceptionFrame as KiroException
-from ..harness import Gateway
+from ..harness import ALLOW_RETRIES, Gateway
 from ..kiro_payloads import current
 
 MODEL = "claude-sonnet-4-5"
@@ -301,6 +301,7 @@ def test_context_too_long(gateway: Gateway) -> None:
         gateway.anthropic().messages.create(model=MODEL, max_tokens=50, messages=HELLO)
 
 
+@ALLOW_RETRIES
 def test_upstream_overloaded_is_529_overloaded_error(gateway: Gateway) -> None:
     gateway.enqueue(*[error_reply(503, "Service Unavailable", None)] * 3)
     with pytest.raises(anthropic.APIStatusError) as caught:

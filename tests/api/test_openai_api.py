@@ -22,7 +22,7 @@ from ..fake_kiro.replies import (
     tool_reply,
 )
 from ..fake_kiro.replies import ExceptionFrame as KiroException
-from ..harness import Gateway
+from ..harness import ALLOW_RETRIES, Gateway
 from ..kiro_payloads import current
 
 MODEL = "claude-sonnet-4-5"
@@ -330,6 +330,7 @@ def test_upstream_errors_map_to_the_right_status(
     assert needle.lower() in caught.value.message.lower()
 
 
+@ALLOW_RETRIES
 def test_throttling_after_retries_is_429_with_retry_after(gateway: Gateway) -> None:
     gateway.enqueue(*[error_reply(429, "Too many requests, please wait before trying again.", None)] * 3)
     with pytest.raises(openai.RateLimitError) as caught:
@@ -337,6 +338,7 @@ def test_throttling_after_retries_is_429_with_retry_after(gateway: Gateway) -> N
     assert caught.value.response.headers.get("retry-after")
 
 
+@ALLOW_RETRIES
 def test_server_errors_are_retried_then_succeed(gateway: Gateway) -> None:
     gateway.enqueue(
         error_reply(500, "Internal", None), error_reply(503, "Unavailable", None), text_reply("recovered")
@@ -345,6 +347,7 @@ def test_server_errors_are_retried_then_succeed(gateway: Gateway) -> None:
     assert reply.choices[0].message.content == "recovered"
 
 
+@ALLOW_RETRIES
 def test_server_errors_after_retries_are_502(gateway: Gateway) -> None:
     gateway.enqueue(*[error_reply(500, "Internal", None)] * 3)
     with pytest.raises(openai.InternalServerError) as caught:

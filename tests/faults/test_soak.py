@@ -32,7 +32,7 @@ from ..fake_kiro.replies import (
     smart_reply,
     throttle_reply,
 )
-from ..harness import Gateway
+from ..harness import ALLOW_RETRIES, Gateway
 from .checks import MODEL, Api, LoopErrors, assert_no_leaks, settled_resources
 
 TOTAL = 500
@@ -235,6 +235,7 @@ async def soak(gw: Gateway, requests: list[Planned]) -> list[Ending]:
         await an.close()
 
 
+@ALLOW_RETRIES
 @pytest.mark.timeout(60)
 @pytest.mark.asyncio
 async def test_soak_500_mixed_requests_with_ten_percent_faults(gateway: Gateway) -> None:

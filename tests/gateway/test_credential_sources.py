@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ..harness import Gateway, start_gateway, stop_gateway
+from ..harness import (
+    ALLOW_NO_CREDENTIALS,
+    ALLOW_REFRESH_FAILURES,
+    ALLOW_RETRIES,
+    Gateway,
+    start_gateway,
+    stop_gateway,
+)
 
 
 def health(gw: Gateway) -> dict[str, object]:
@@ -32,6 +39,7 @@ def blank(tmp_path: Path) -> tuple[Gateway, Path]:
     return gw, tmp_path
 
 
+@ALLOW_NO_CREDENTIALS
 def test_kiro_ide_login_is_auto_detected_and_rotated_tokens_written_back(blank: tuple[Gateway, Path]) -> None:
     gw, home = blank
     try:
@@ -66,6 +74,7 @@ def test_kiro_ide_login_is_auto_detected_and_rotated_tokens_written_back(blank: 
         stop_gateway(gw)
 
 
+@ALLOW_NO_CREDENTIALS
 def test_kiro_cli_database_with_idc_login(blank: tuple[Gateway, Path]) -> None:
     gw, home = blank
     try:
@@ -101,6 +110,7 @@ def test_kiro_cli_database_with_idc_login(blank: tuple[Gateway, Path]) -> None:
         stop_gateway(gw)
 
 
+@ALLOW_NO_CREDENTIALS
 def test_seed_format_creds_file(blank: tuple[Gateway, Path]) -> None:
     gw, home = blank
     try:
@@ -117,6 +127,8 @@ def test_seed_format_creds_file(blank: tuple[Gateway, Path]) -> None:
         stop_gateway(gw)
 
 
+@ALLOW_RETRIES
+@ALLOW_REFRESH_FAILURES
 def test_invalid_grant_tells_the_user_to_log_in_again(gateway: Gateway) -> None:
     import openai
 

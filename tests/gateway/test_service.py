@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from ..harness import TEST_KEY, Gateway, start_gateway, stop_gateway
+from ..harness import (
+    ALLOW_ALREADY_RUNNING,
+    ALLOW_NO_CREDENTIALS,
+    ALLOW_PORT_BUSY,
+    TEST_KEY,
+    Gateway,
+    start_gateway,
+    stop_gateway,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,6 +99,7 @@ def test_state_changes_are_published(gateway: Gateway) -> None:
     assert seen == ["stopping", "stopped", "starting", "running"]
 
 
+@ALLOW_PORT_BUSY
 def test_busy_port_gives_a_clear_failed_state(tmp_path: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
@@ -105,6 +114,7 @@ def test_busy_port_gives_a_clear_failed_state(tmp_path: Path) -> None:
             stop_gateway(gw)
 
 
+@ALLOW_ALREADY_RUNNING
 def test_second_gateway_on_the_same_port_says_already_running(gateway: Gateway, tmp_path: Path) -> None:
     assert gateway.service.port is not None
     reasons: list[str | None] = []
@@ -119,6 +129,7 @@ def test_second_gateway_on_the_same_port_says_already_running(gateway: Gateway, 
         stop_gateway(second)
 
 
+@ALLOW_NO_CREDENTIALS
 def test_missing_credentials_are_reported_not_crashed(tmp_path: Path) -> None:
     gw = start_gateway(tmp_path, with_account=False)
     try:

@@ -31,7 +31,18 @@ from kiro_tray.upstream.secret_store import SecretStore
 
 from ..fake_kiro.replies import Disconnect, ExceptionFrame, Reply, Text, error_reply, throttle_reply
 from ..faults.checks import MODEL, PATHS, Api, call, chat_body, error_message, headers_for
-from ..harness import SECRET_SHAPES, TEST_KEY, Gateway, leaked_secrets, start_gateway, stop_gateway
+from ..harness import (
+    ALLOW_KEY_GENERATED,
+    ALLOW_KEYRING_FALLBACK,
+    ALLOW_REFRESH_FAILURES,
+    ALLOW_RETRIES,
+    SECRET_SHAPES,
+    TEST_KEY,
+    Gateway,
+    leaked_secrets,
+    start_gateway,
+    stop_gateway,
+)
 
 APIS: list[Api] = ["openai", "anthropic"]
 
@@ -291,6 +302,8 @@ def error_scenarios(gw: Gateway, api: Api) -> Iterator[httpx.Response]:
     gw.fake.auth.refresh_failure = None
 
 
+@ALLOW_RETRIES
+@ALLOW_REFRESH_FAILURES
 @pytest.mark.parametrize("api", APIS)
 def test_no_error_body_carries_a_secret(gateway: Gateway, api: Api) -> None:
     call(gateway, api, False)  # refreshed: access and rotated refresh tokens exist
@@ -318,6 +331,8 @@ def test_health_index_and_metrics_reveal_no_secret(gateway: Gateway) -> None:
         assert tenant.refresh_token not in response.text
 
 
+@ALLOW_RETRIES
+@ALLOW_REFRESH_FAILURES
 def test_log_files_on_disk_hold_no_secret(gateway: Gateway) -> None:
     for api in APIS:
         for stream in (False, True):
@@ -348,6 +363,7 @@ def planted(tmp_path: Path) -> Iterator[Gateway]:
         stop_gateway(gw)
 
 
+@pytest.mark.allow_log(r"^oops ", logger="kiro_tray.security_test")  # the test's own line
 def test_the_leak_scanner_catches_a_planted_secret(planted: Gateway) -> None:
     """The harness's teardown scan is only worth something if it finds a secret that is there."""
     call(planted, "openai", False)
@@ -394,6 +410,7 @@ def test_settings_file_is_0600(tmp_path: Path) -> None:
     assert mode(path) == 0o600
 
 
+@ALLOW_KEYRING_FALLBACK
 @pytest.mark.usefixtures("open_umask")
 def test_credential_fallback_file_is_0600(tmp_path: Path) -> None:
     keyring.set_keyring(keyring.backends.fail.Keyring())  # no keyring at all: the visible fallback
@@ -405,6 +422,8 @@ def test_credential_fallback_file_is_0600(tmp_path: Path) -> None:
     assert store.get("refresh_token") == "rt-" + "f" * 90
 
 
+@ALLOW_KEYRING_FALLBACK
+@ALLOW_KEY_GENERATED
 @pytest.mark.usefixtures("open_umask")
 def test_generated_client_key_lands_in_a_private_file_without_a_keyring(tmp_path: Path) -> None:
     keyring.set_keyring(keyring.backends.fail.Keyring())

@@ -12,6 +12,7 @@ from .conftest import Arun, UiFactory, wait_until
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
 
 
+@pytest.mark.allow_log(r"^a warning line with Bearer ", logger="kiro_tray.test")  # the test's own line
 def test_live_tail_level_filter_and_copy(make_app: UiFactory, arun: Arun) -> None:
     app = make_app(log_level="DEBUG")
     panel = app.window.log

@@ -74,6 +74,7 @@ def rendered_texts(app: TrayApp) -> Iterator[tuple[str, str]]:
     yield "tray tooltip", app.tray.icon.toolTip()
 
 
+@pytest.mark.allow_log(r"^refresh=", logger="kiro_tray.test")  # the test's own line, secrets planted
 def test_no_secret_is_rendered_anywhere(make_app: UiFactory, fake_kiro: FakeUpstream, arun: Arun) -> None:
     app = make_app()
     token = fake_kiro.account.refresh_token

@@ -17,7 +17,12 @@ pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
 
 REQUESTS = 200
 TICK_MS = 10
-MAX_LAG_MS = 400  # a frozen UI is seconds; a slow CI machine can take a few hundred ms once
+#: Between two timer ticks, the loop thread may not compute for longer than this (its CPU time: other
+#: processes on a loaded machine do not count) ...
+MAX_BUSY_MS = 400
+#: ... nor be away for longer than this by the wall clock (a blocking call waits without computing; a
+#: frozen UI is seconds, while a loaded 2-core machine can deschedule the process for most of a second).
+MAX_LAG_MS = 2000
 
 
 def test_200_concurrent_requests_keep_the_ui_responsive(make_app: UiFactory, arun: Arun) -> None:
@@ -27,10 +32,10 @@ def test_200_concurrent_requests_keep_the_ui_responsive(make_app: UiFactory, aru
     batches: list[int] = []
     model.rowsInserted.connect(lambda _parent, first, last: batches.append(last - first + 1))
 
-    ticks: list[float] = []
+    ticks: list[tuple[float, float]] = []  # (wall clock, the loop thread's CPU time)
     timer = QTimer()
     timer.setInterval(TICK_MS)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.timeout.connect(lambda: ticks.append((time.perf_counter(), time.thread_time())))
 
     async def one(session: aiohttp.ClientSession, i: int) -> int:
         body = {
@@ -65,12 +70,16 @@ def test_200_concurrent_requests_keep_the_ui_responsive(make_app: UiFactory, aru
     elapsed = time.perf_counter() - started
     assert statuses == [200] * REQUESTS
     assert len(ticks) > 5
-    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
-    print(
+    gaps = [(b[0] - a[0]) * 1000 for a, b in itertools.pairwise(ticks)]
+    busy = [(b[1] - a[1]) * 1000 for a, b in itertools.pairwise(ticks)]
+    report = (
         f"{REQUESTS} concurrent requests in {elapsed:.2f} s: largest event-loop gap {max(gaps):.0f} ms, "
+        f"of which computing {busy[gaps.index(max(gaps))]:.0f} ms; longest computing {max(busy):.0f} ms; "
         f"{len(batches)} table insert batches"
     )
-    assert max(gaps) < MAX_LAG_MS, f"event loop stalled {max(gaps):.0f} ms (run took {elapsed:.1f} s)"
+    print(report)
+    assert max(busy) < MAX_BUSY_MS, f"event loop busy without a break: {report}"
+    assert max(gaps) < MAX_LAG_MS, f"event loop stalled: {report}"
     assert sum(batches) == REQUESTS
     assert len(batches) < REQUESTS / 4, f"{len(batches)} insert batches: updates are not coalesced"
     app.window.refresh_metrics()

@@ -6,7 +6,7 @@ import openai
 import pytest
 from PySide6.QtGui import QImage
 
-from ..harness import TEST_KEY
+from ..harness import ALLOW_NO_CREDENTIALS, TEST_KEY
 from . import screenshots
 from .conftest import Arun, UiFactory, wait_until
 
@@ -21,6 +21,7 @@ MODELS = (
 )
 
 
+@ALLOW_NO_CREDENTIALS
 def test_save_screenshots(make_app: UiFactory, arun: Arun) -> None:
     app = make_app(log_level="INFO")
 

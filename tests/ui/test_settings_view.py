@@ -18,6 +18,7 @@ from kiro_tray.settings import DECLARATIONS, SETTINGS_FILE_NAME
 from kiro_tray.start_mode import StartMode
 from kiro_tray.ui.app import TrayApp
 
+from ..harness import ALLOW_KEY_GENERATED, ALLOW_KEYRING_FALLBACK, ALLOW_NO_CREDENTIALS
 from ..memory_keyring import MemoryKeyring
 from .conftest import Arun, FakeUpstream, UiFactory, free_port, wait_until
 
@@ -143,6 +144,7 @@ def test_log_level_applies_live_without_a_restart(make_app: UiFactory, arun: Aru
     assert app.window.settings.status.text() == "Applied Log level."
 
 
+@ALLOW_NO_CREDENTIALS
 def test_pasted_refresh_token_goes_to_the_keyring_only(
     make_app: UiFactory, fake_kiro: FakeUpstream, arun: Arun, memory_keyring: MemoryKeyring
 ) -> None:
@@ -173,6 +175,8 @@ def test_pasted_refresh_token_goes_to_the_keyring_only(
     assert not panel.guide.isVisibleTo(panel)
 
 
+@ALLOW_KEYRING_FALLBACK
+@ALLOW_KEY_GENERATED
 def test_without_a_keyring_the_fallback_is_visible(make_app: UiFactory, arun: Arun) -> None:
     keyring.set_keyring(keyring.backends.fail.Keyring())  # the memory_keyring fixture restores it
     app = make_app(proxy_api_key=None)
@@ -192,6 +196,7 @@ def test_with_a_keyring_there_is_no_fallback_notice(make_app: UiFactory) -> None
     assert not app.window.settings.fallback_notice.isVisibleTo(app.window.settings)
 
 
+@ALLOW_KEY_GENERATED
 def test_client_key_is_masked_shown_copied_and_regenerated(make_app: UiFactory, arun: Arun) -> None:
     app = make_app(proxy_api_key=None)
     panel = app.window.settings

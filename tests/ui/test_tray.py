@@ -12,7 +12,7 @@ from kiro_tray.events import QuotaExhaustedSeen
 from kiro_tray.ui.app import TrayApp
 from kiro_tray.ui.icons import draw_pixmap, tray_icon
 
-from ..harness import TEST_KEY
+from ..harness import ALLOW_ALREADY_RUNNING, ALLOW_PORT_BUSY, ALLOW_REFRESH_FAILURES, TEST_KEY
 from .conftest import Arun, FakeUpstream, UiFactory, free_port, wait_until
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
@@ -113,6 +113,7 @@ def test_start_at_login_writes_the_autostart_entry(make_app: UiFactory, arun: Ar
     assert not entry.exists()
 
 
+@ALLOW_PORT_BUSY
 def test_busy_port_fails_with_the_reason_and_a_notification(make_app: UiFactory) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
@@ -139,6 +140,7 @@ def test_quota_used_up_notifies_and_shows_a_problem(make_app: UiFactory) -> None
     assert "Quota used up" in app.controller.status_lines()
 
 
+@ALLOW_REFRESH_FAILURES
 def test_failed_token_refresh_notifies(make_app: UiFactory, fake_kiro: FakeUpstream, arun: Arun) -> None:
     app = make_app()
     fake_kiro.fake.auth.refresh_failure = "invalid_grant"
@@ -159,6 +161,7 @@ def test_failed_token_refresh_notifies(make_app: UiFactory, fake_kiro: FakeUpstr
     assert app.tray.shown_state == "problem"
 
 
+@ALLOW_ALREADY_RUNNING
 def test_a_second_gateway_on_the_port_says_already_running(make_app: UiFactory) -> None:
     first = make_app(port=free_port())
     second = make_app(port=first.service.port)

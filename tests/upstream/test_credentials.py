@@ -36,6 +36,7 @@ from kiro_tray.upstream.credentials import (
 )
 from kiro_tray.upstream.secret_store import SERVICE, SecretStore
 
+from ..harness import ALLOW_KEYRING_FALLBACK
 from ..memory_keyring import MemoryKeyring
 
 REFRESH = "aorRefresh" + "R" * 90
@@ -474,6 +475,7 @@ def test_keyring_source_round_trips_and_mirrors_the_credential(
     assert (SERVICE, "client_id") not in memory_keyring.values  # no stale IdC client left behind
 
 
+@ALLOW_KEYRING_FALLBACK
 def test_keyring_source_on_a_machine_without_keyring(tmp_path: Path) -> None:
     store = SecretStore(tmp_path, backend=keyring.backends.fail.Keyring())
     KeyringSource(store).save(Credential("social", refresh_token=REFRESH, profile_arn=ARN))
@@ -619,6 +621,7 @@ def test_explicit_missing_file_is_chosen_and_fails_on_load(tmp_path: Path) -> No
 # -- secrets stay secret -------------------------------------------------------------------------------
 
 
+@ALLOW_KEYRING_FALLBACK
 def test_secrets_never_reach_reprs_logs_or_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="kiro_tray")
     write_json(tmp_path / "0123abcd.json", {"clientId": "c", "clientSecret": CLIENT_SECRET})

@@ -45,6 +45,9 @@ from tests.fake_kiro.replies import (
     throttle_reply,
 )
 from tests.fake_kiro.server import FakeKiro
+from tests.harness import ALLOW_RETRIES
+
+pytestmark = ALLOW_RETRIES  # retrying is what the client is tested for, throughout
 
 MODEL = "claude-sonnet-4.5"
 PAYLOAD: dict[str, Any] = {
@@ -434,7 +437,8 @@ async def test_the_fakes_own_account_flags(fake: FakeKiro, session: aiohttp.Clie
 async def test_first_token_timeout_cancels_and_retries(
     fake: FakeKiro, session: aiohttp.ClientSession
 ) -> None:
-    client, events = client_for(session, fake.url, first_token_timeout=0.1)
+    # 0.4 s: the prompt answer must beat it even on a loaded machine; the late one (1 s) must not
+    client, events = client_for(session, fake.url, first_token_timeout=0.4)
     tokens = tokens_for(fake, session, fake.add_account())
     # headers sent but no body (Stall), then no headers at all (Delay), then a prompt answer
     fake.enqueue(Reply([Stall()]), Reply([Delay(1.0), Text("too late")]), text_reply("prompt"))
@@ -470,7 +474,7 @@ async def test_opus_models_get_longer_timeouts(fake: FakeKiro, session: aiohttp.
 
 @pytest.mark.asyncio
 async def test_read_timeout_between_chunks(fake: FakeKiro, session: aiohttp.ClientSession) -> None:
-    client, _ = client_for(session, fake.url, stream_read_timeout=0.2)
+    client, _ = client_for(session, fake.url, stream_read_timeout=0.5)  # the 0.02 s gap stays far below
     tokens = tokens_for(fake, session, fake.add_account())
     fake.enqueue(Reply([Text("first"), Delay(0.02), Text("second"), Stall()]))
     received: list[KiroEvent] = []
@@ -488,11 +492,12 @@ async def test_read_timeout_between_chunks(fake: FakeKiro, session: aiohttp.Clie
 async def test_non_streamed_requests_have_a_total_deadline(
     fake: FakeKiro, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = client_for(session, fake.url, non_stream_timeout=0.5, stream_read_timeout=1.0)
+    # 1 s: a prompt answer fits even on a loaded machine; 4 s of short gaps does not
+    client, _ = client_for(session, fake.url, non_stream_timeout=1.0, stream_read_timeout=1.0)
     tokens = tokens_for(fake, session, fake.add_account())
     assert texts(await read_all(client, tokens, stream=False)) == "You said: hi"
-    fake.enqueue(paced_text_reply(20, 0.1))
-    with pytest.raises(UpstreamTimeout, match=r"non-streaming timeout \(0.5 s\)"):
+    fake.enqueue(paced_text_reply(40, 0.1))
+    with pytest.raises(UpstreamTimeout, match=r"non-streaming timeout \(1 s\)"):
         await read_all(client, tokens, stream=False)
     await asyncio.wait_for(fake.wait_idle(), 2)
     assert busy_connections(session) == 0

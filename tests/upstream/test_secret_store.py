@@ -19,7 +19,10 @@ from keyring.errors import KeyringLocked
 
 from kiro_tray.upstream.secret_store import SERVICE, SecretStore, SecretStoreError
 
+from ..harness import ALLOW_KEYRING_FALLBACK
 from ..memory_keyring import MemoryKeyring
+
+pytestmark = ALLOW_KEYRING_FALLBACK  # the file fallback is half of what is tested here
 
 SECRET = "sk-secret-" + "s" * 40
 

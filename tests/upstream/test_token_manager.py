@@ -16,6 +16,10 @@ from kiro_tray.upstream.credentials import Credential, SourceKind
 from kiro_tray.upstream.token_manager import TokenEvent, TokenManager, TokenRefreshed, TokenRefreshFailed
 from tests.fake_kiro.auth import DEFAULT_PROFILE_ARN, Account
 from tests.fake_kiro.server import FakeKiro
+from tests.harness import ALLOW_REFRESH_FAILURES
+from tests.logfail import ExpectLog
+
+pytestmark = ALLOW_REFRESH_FAILURES  # failing refreshes are what most of these tests are about
 
 
 class MemoryStore:
@@ -222,8 +226,9 @@ async def test_oidc_refresh_sends_camel_case_json(fake: FakeKiro, session: aioht
 
 @pytest.mark.asyncio
 async def test_oidc_without_client_registration_is_invalid(
-    fake: FakeKiro, session: aiohttp.ClientSession
+    fake: FakeKiro, session: aiohttp.ClientSession, expected_log: ExpectLog
 ) -> None:
+    expected_log(r"^The Builder ID / Identity Center login has no client registration", logger="kiro_tray")
     account = fake.add_account(kind="idc")
     manager, _ = make(fake, session, Credential(auth_kind="idc", refresh_token=account.refresh_token))
     with pytest.raises(CredentialsError, match="clientSecret"):
@@ -351,7 +356,11 @@ async def test_api_keys_are_never_refreshed(fake: FakeKiro, session: aiohttp.Cli
 
 
 @pytest.mark.asyncio
-async def test_missing_and_truncated_refresh_tokens(fake: FakeKiro, session: aiohttp.ClientSession) -> None:
+async def test_missing_and_truncated_refresh_tokens(
+    fake: FakeKiro, session: aiohttp.ClientSession, expected_log: ExpectLog
+) -> None:
+    expected_log(r"^The Kiro login has no refresh token", logger="kiro_tray")
+    expected_log(r"^The refresh token looks truncated", logger="kiro_tray")
     missing, _ = make(fake, session, Credential(auth_kind="social"))
     assert missing.state == "missing"
     with pytest.raises(CredentialsError, match="no refresh token"):
