@@ -42,7 +42,7 @@ ALLOW_REFRESH_FAILURES = pytest.mark.allow_log(
     logger="kiro_tray.upstream.tokens",
 )
 #: A gateway started without any Kiro login.
-ALLOW_NO_CREDENTIALS = pytest.mark.allow_log(r"^no Kiro credentials found", logger="kiro_tray.gateway")
+ALLOW_NO_CREDENTIALS = pytest.mark.allow_log(r"^no Kiro credentials found", logger="kiro_tray.accounts")
 #: A machine without a usable keyring: secrets go to the private file, and the log says so.
 ALLOW_KEYRING_FALLBACK = pytest.mark.allow_log(
     r"^no usable OS keyring \(.+\): secrets are kept in ", logger="kiro_tray.upstream.secret_store"

@@ -19,6 +19,8 @@ from kiro_tray.settings import SETTINGS_FILE_NAME, load_settings, write_settings
 from kiro_tray.upstream.credentials import CredsFileSource
 from kiro_tray.upstream.secret_store import FALLBACK_FILE_NAME, SecretStore
 
+from .harness import ALLOW_KEYRING_FALLBACK
+
 SECRET = "aorSecret" + "S" * 60
 
 
@@ -132,6 +134,7 @@ def test_a_write_removes_what_a_killed_write_left(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
+@ALLOW_KEYRING_FALLBACK
 def test_the_apps_files_drop_what_a_killed_write_left(tmp_path: Path) -> None:
     leftovers = [make_temp(tmp_path, name, age_seconds=3600) for name in (FALLBACK_FILE_NAME, "creds.json")]
     # The secrets file: as soon as the store falls back to it, before anything is written.

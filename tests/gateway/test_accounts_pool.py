@@ -25,7 +25,7 @@ from kiro_tray.upstream.secret_store import SecretStore
 from ..fake_kiro.auth import Account
 from ..fake_kiro.replies import error_reply
 from ..fake_kiro.server import usage_answer
-from ..harness import Gateway
+from ..harness import ALLOW_REFRESH_FAILURES, Gateway
 
 MODEL = "claude-sonnet-4-5"
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -94,6 +94,7 @@ SIGNALS: dict[str, tuple[Callable[[Account], None], str]] = {
 MODES = [(api, stream) for api in ("openai", "anthropic") for stream in (False, True)]
 
 
+@ALLOW_REFRESH_FAILURES
 @POOL
 @pytest.mark.parametrize("signal", list(SIGNALS))
 @pytest.mark.parametrize(("api", "stream"), MODES)

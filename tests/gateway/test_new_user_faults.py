@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from ..fake_kiro.replies import error_reply, text_reply, throttle_reply
-from ..harness import Gateway, start_gateway, stop_gateway
+from ..harness import ALLOW_PORT_BUSY, Gateway, start_gateway, stop_gateway
 
 MODEL = "claude-sonnet-4-5"
 HELLO = [{"role": "user", "content": "hello"}]
@@ -127,6 +127,7 @@ def test_one_access_line_per_request_and_refusals_summarised(gateway: Gateway) -
     assert len(refused) == 1 and "wrong" not in refused[0]
 
 
+@ALLOW_PORT_BUSY
 def test_applying_a_new_port_after_a_busy_one_starts_the_server(tmp_path: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from kiro_tray.start_mode import StartMode
 from kiro_tray.ui.app import TrayApp
 
-from ..harness import TEST_KEY
+from ..harness import ALLOW_PORT_BUSY, ALLOW_REFRESH_FAILURES, TEST_KEY
 from .conftest import Arun, FakeUpstream, UiFactory, wait_until
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
@@ -62,6 +62,7 @@ def shown_credentials(app: TrayApp) -> list[str]:
     return [menu, tooltip, app.window.settings.login_state.text()]
 
 
+@ALLOW_REFRESH_FAILURES
 def test_a_loaded_login_is_ready_everywhere_and_only_a_rejected_one_is_a_problem(
     make_app: UiFactory, fake_kiro: FakeUpstream, arun: Arun
 ) -> None:
@@ -91,6 +92,7 @@ def test_a_stopped_server_still_shows_the_login_it_had(make_app: UiFactory, arun
     assert not app.window.settings.guide.isVisibleTo(app.window.settings)  # no first-run guide
 
 
+@ALLOW_PORT_BUSY
 def test_a_failed_start_still_shows_the_login_it_found(make_app: UiFactory) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))

@@ -18,7 +18,7 @@ from kiro_tray.settings import DECLARATIONS, SETTINGS_FILE_NAME
 from kiro_tray.start_mode import StartMode
 from kiro_tray.ui.app import TrayApp
 
-from ..harness import ALLOW_KEY_GENERATED, ALLOW_KEYRING_FALLBACK, ALLOW_NO_CREDENTIALS
+from ..harness import ALLOW_KEY_GENERATED, ALLOW_KEYRING_FALLBACK, ALLOW_NO_CREDENTIALS, ALLOW_PORT_BUSY
 from ..memory_keyring import MemoryKeyring
 from .conftest import Arun, FakeUpstream, UiFactory, free_port, wait_until
 
@@ -99,6 +99,7 @@ def test_port_change_restarts_on_the_new_port(make_app: UiFactory, arun: Arun) -
     assert app.window.settings.status.text() == "Applied Port."  # the field's label, not PORT
 
 
+@ALLOW_PORT_BUSY
 @pytest.mark.parametrize("answer", ["Don't save", "Keep it"])
 def test_a_port_that_failed_to_bind_is_saved_only_when_the_user_keeps_it(
     make_app: UiFactory, arun: Arun, answer: str

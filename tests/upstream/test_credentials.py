@@ -501,6 +501,7 @@ def test_save_login_replaces_a_saved_idc_login_with_the_pasted_token(
     assert {name for _, name in memory_keyring.values} == {"refresh_token", "profile_arn", "region"}
 
 
+@ALLOW_KEYRING_FALLBACK
 def test_save_login_forgets_an_unset_profile_arn_and_region(tmp_path: Path) -> None:
     store = SecretStore(tmp_path, backend=keyring.backends.fail.Keyring())  # the secrets file
     save_login(store, refresh_token=REFRESH, profile_arn=ARN, region="eu-west-1")
