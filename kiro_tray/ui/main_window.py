@@ -111,7 +111,6 @@ class MainWindow(QMainWindow):
         bridge.recordsUpdated.connect(self.requests_model.update_records)
         bridge.storeCleared.connect(self.requests_model.clear)
         bridge.logAppended.connect(self.log.append_lines)
-        bridge.accountsChanged.connect(self.accounts.refresh)
         controller.settingsChanged.connect(self.settings.reload_fields)
         self.requests.clearRequested.connect(service.store.clear)
         self.settings.applied.connect(self.refresh)
@@ -155,6 +154,7 @@ class MainWindow(QMainWindow):
         self.copy_key_action.setEnabled(bool(service.proxy_api_key))
         self.autostart_action.setChecked(self.controller.autostart_enabled)
         self.settings.refresh_login()
+        self.accounts.refresh()
 
     def refresh_metrics(self) -> None:
         self.metrics.refresh(self.controller.service.metrics.snapshot())
