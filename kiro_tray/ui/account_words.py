@@ -40,12 +40,20 @@ def number(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:,.2f}"
 
 
-def credits(usage: Usage) -> str | None:
-    """``312 of 1,000 credits`` (``+ 50 bonus`` when the account has a bonus grant)."""
+def used_of(usage: Usage) -> str | None:
+    """``312 of 1,000`` (None while the quota is not known)."""
     if usage.credits_used is None or usage.credits_limit is None:
         return None
-    text = f"{number(usage.credits_used)} of {number(usage.credits_limit)} credits"
-    return f"{text} + {number(usage.bonus_credits)} bonus" if usage.bonus_credits else text
+    return f"{number(usage.credits_used)} of {number(usage.credits_limit)}"
+
+
+def credits(usage: Usage) -> str | None:
+    """``312 of 1,000 credits`` (``+ 50 bonus`` when the account has a bonus grant)."""
+    used = used_of(usage)
+    if used is None:
+        return None
+    bonus = f" + {number(usage.bonus_credits)} bonus" if usage.bonus_credits else ""
+    return f"{used} credits{bonus}"
 
 
 def day(moment: datetime) -> str:
@@ -103,8 +111,5 @@ def headline(view: AccountView) -> str:
 
 def menu_entry(view: AccountView) -> str:
     """An account in the tray's Accounts submenu: name, state, credits."""
-    usage = view.usage
-    parts = [view.name, state(view)]
-    if usage.credits_used is not None and usage.credits_limit is not None:
-        parts.append(f"{number(usage.credits_used)} of {number(usage.credits_limit)}")
-    return SEPARATOR.join(parts)
+    parts = [view.name, state(view), used_of(view.usage)]
+    return SEPARATOR.join(p for p in parts if p)

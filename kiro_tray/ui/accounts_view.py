@@ -164,17 +164,26 @@ class QuotaBarDelegate(QStyledItemDelegate):
         if usage is None or usage.credits_used is None or not usage.credits_limit:
             super().paint(painter, option, index)
             return
+        widget = option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        rect = QRect(option.rect).adjusted(4, 6, -4, -6)
+        if usage.bonus_credits:
+            bonus = f"+ {account_words.number(usage.bonus_credits)} bonus"
+            width = option.fontMetrics.horizontalAdvance(bonus) + 8
+            painter.drawText(
+                rect.adjusted(rect.width() - width, 0, 0, 0),
+                int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
+                bonus,
+            )
+            rect.setWidth(rect.width() - width)
         bar = QStyleOptionProgressBar()
-        rect = QRect(option.rect)
-        bar.rect = rect.adjusted(4, 6, -4, -6)
+        bar.rect = rect
         bar.minimum, bar.maximum = 0, 1000
         bar.progress = round(min(1.0, usage.credits_used / usage.credits_limit) * 1000)
-        bar.text = account_words.credits(usage) or ""
+        bar.text = account_words.used_of(usage) or ""
         bar.textVisible = True
         bar.textAlignment = Qt.AlignmentFlag.AlignCenter
         bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
-        widget = option.widget
-        style = widget.style() if widget is not None else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
 
 

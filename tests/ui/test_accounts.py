@@ -8,7 +8,7 @@ import json
 
 import openai
 import pytest
-from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox, QInputDialog, QMessageBox
 
 from kiro_tray.settings import SETTINGS_FILE_NAME
 from kiro_tray.ui import account_words
@@ -177,8 +177,8 @@ def test_the_accounts_page_adds_renames_disables_checks_and_removes(make_app: Ui
 
     panel.rename_button.click()
     rename = panel.dialog
-    assert rename is not None
-    rename.setTextValue("personal")  # type: ignore[union-attr]
+    assert isinstance(rename, QInputDialog)
+    rename.setTextValue("personal")
     rename.accept()
     arun(wait_until(panel.done, lambda: panel.status.text().startswith("Renamed")))
     assert panel.selected().name == "personal"  # type: ignore[union-attr]
