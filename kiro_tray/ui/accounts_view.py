@@ -537,6 +537,8 @@ class AccountsPanel(QWidget):
             message = await action
         except (CredentialsError, SecretStoreError) as exc:
             message = getattr(exc, "message", None) or str(exc)
+        except OSError as exc:  # the accounts list could not be written
+            message = f"The accounts list could not be saved: {exc.strerror or exc}"
         self.status.setText(message)
         self.done.emit(message)
 
