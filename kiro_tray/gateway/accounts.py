@@ -51,9 +51,10 @@ from ..events import (
 from ..protocol.errors import AccountSuspended, CredentialsError, GatewayError, RateLimited
 from ..settings import Settings
 from ..signals import Signal
-from ..upstream.account_book import AccountBook
+from ..upstream.account_book import AccountBook, BookType, book_type
 from ..upstream.accounts_file import read_accounts_file
 from ..upstream.credentials import Credential, CredentialStore, TenantSource, discover
+from ..upstream.credentials.base import FileSource
 from ..upstream.kiro_client import ClientConfig, KiroClient, UsageFlavour
 from ..upstream.secret_store import SecretStore
 from ..upstream.signals import UpstreamSignal
@@ -81,6 +82,8 @@ STATE_FILE_NAME = "accounts-state.json"
 NOTICE_INTERVAL = 3600.0
 QUOTA_MARKS: tuple[tuple[float, AccountNoticeKind], ...] = ((0.95, "quota_95"), (0.80, "quota_80"))
 STRATEGIES = ("sticky", "round-robin", "least-used")
+#: Single sources that are a file another program keeps: renaming one adds it to the book (a reference).
+ADOPTABLE: frozenset[str] = frozenset({"creds_file", "kiro_ide", "kiro_cli"})
 
 
 class ModelCatalogue:
@@ -101,6 +104,42 @@ class ModelCatalogue:
             return []
         self._cached = (now, models)
         return models
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """One account as ``/v1/usage`` and the app show it: no secret; times are epoch seconds."""
+
+    name: str
+    type: str | None
+    source: str  # accounts_file, app, or the single source's kind
+    enabled: bool
+    state: AccountState
+    reason: str | None
+    until: float | None  # when a timed state ends
+    usage: Usage
+    requests_today: int
+    credits_today: float
+    last_used: float | None
+    requests_total: int
+    failovers_total: int
+    removable: bool  # added in the app (or with the CLI): removed there too
+    renamable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsView:
+    """The whole pool at one moment, for the app (:meth:`AccountsRegistry.snapshot`)."""
+
+    strategy: str
+    pin: str | None
+    active: str | None
+    accounts: tuple[AccountView, ...]
+    can_serve: bool
+    pooled: int  # enabled accounts with a login: more than one is a pool with failover
+
+    def named(self, name: str) -> AccountView | None:
+        return next((a for a in self.accounts if a.name == name), None)
 
 
 @dataclass(eq=False)
@@ -158,30 +197,51 @@ class Account:
         self.credits_today += credits
         self.last_used = time.time()
 
-    def row(self) -> dict[str, Any]:
-        """This account for ``/v1/usage`` and the UI: no secret, ISO 8601 times."""
-        usage = self.usage or Usage()
+    def view(self) -> AccountView:
         now = time.time()
         state = self.state(now)
+        today = self.day == date.today()
+        return AccountView(
+            name=self.name,
+            type=self.auth_kind,
+            source=self.origin,
+            enabled=self.enabled,
+            state=state,
+            reason=self.error if self.credential is None else self.health.reason,
+            until=self.health.until if state in TIMED else None,
+            usage=self.usage or Usage(),
+            requests_today=self.requests_today if today else 0,
+            credits_today=round(self.credits_today, 6) if today else 0.0,
+            last_used=self.last_used,
+            requests_total=self.requests_total,
+            failovers_total=self.failovers_total,
+            removable=self.book,
+            renamable=self.book or (self.origin in ADOPTABLE and isinstance(self.source, FileSource)),
+        )
+
+    def row(self) -> dict[str, Any]:
+        """This account for ``/v1/usage``: no secret, ISO 8601 times."""
+        view = self.view()
+        usage = view.usage
         return {
-            "name": self.name,
-            "type": self.auth_kind,
-            "source": self.origin,
-            "enabled": self.enabled,
-            "state": state,
-            "state_reason": self.error if self.credential is None else self.health.reason,
-            "until": _iso(self.health.until) if state in TIMED else None,
+            "name": view.name,
+            "type": view.type,
+            "source": view.source,
+            "enabled": view.enabled,
+            "state": view.state,
+            "state_reason": view.reason,
+            "until": _iso(view.until),
             "plan": usage.plan,
             "credits_used": usage.credits_used,
             "credits_limit": usage.credits_limit,
             "bonus_credits": usage.bonus_credits,
             "overage": usage.overage,
             "resets_at": _iso(usage.resets_at.timestamp()) if usage.resets_at else None,
-            "requests_today": self.requests_today if self.day == date.today() else 0,
-            "credits_today": round(self.credits_today, 6) if self.day == date.today() else 0.0,
-            "last_used": _iso(self.last_used),
-            "requests_total": self.requests_total,
-            "failovers_total": self.failovers_total,
+            "requests_today": view.requests_today,
+            "credits_today": view.credits_today,
+            "last_used": _iso(view.last_used),
+            "requests_total": view.requests_total,
+            "failovers_total": view.failovers_total,
         }
 
 
@@ -725,6 +785,89 @@ class AccountsRegistry:
         self._schedule_save()
         self._emit_changed()
 
+    async def add(
+        self,
+        name: str,
+        kind: BookType,
+        *,
+        secret: str | None = None,
+        region: str | None = None,
+        profile_arn: str | None = None,
+        path: Path | None = None,
+    ) -> Account:
+        """Add an account to the book (the app's own): a pasted token or API key (its secret to the secret
+        store), or a reference to a credentials file, the Kiro IDE or kiro-cli. A login that is already an
+        account is refused, and nothing is kept of it."""
+        if any(a.name == name.strip() for a in self._accounts):
+            raise CredentialsError(f"There is already an account named {name.strip()!r}.")
+        book = self.book
+        entry = await asyncio.to_thread(
+            book.add, name, kind, secret=secret, region=region, profile_arn=profile_arn, path=path
+        )
+        source = book.source(entry)
+        try:
+            credential = await asyncio.to_thread(source.load)
+            for account in self._accounts:
+                same_token = account.credential is not None and (
+                    account.credential.refresh_token == credential.refresh_token
+                )
+                same_file = (
+                    kind in ADOPTABLE
+                    and account.source is not None
+                    and (account.source.description == source.description)
+                )
+                if same_token or same_file:
+                    raise CredentialsError(
+                        f"This login is already the account {account.name!r}; not added twice."
+                    )
+        except CredentialsError:
+            await asyncio.to_thread(book.remove, entry.name)
+            raise
+        self._redact(credential.refresh_token, credential.access_token, credential.client_secret)
+        await self.discover()
+        self._wake.set()  # read its quota now
+        return self.named(entry.name)
+
+    async def remove(self, name: str) -> None:
+        """Remove an account added in the app (its secrets go from the secret store too)."""
+        account = self.named(name)
+        if not account.book:
+            raise CredentialsError(
+                f"The account {name!r} comes from {_origin_words(account)}; remove it there."
+            )
+        await asyncio.to_thread(self.book.remove, name)
+        await self.discover()
+
+    async def rename(self, name: str, new_name: str) -> None:
+        """Rename an account; its state, quota and counters keep. A credentials file, Kiro IDE or kiro-cli
+        login found by itself is added to the book under the new name (a reference: the other program
+        keeps rotating it)."""
+        account = self.named(name)
+        new_name = new_name.strip()
+        if not new_name:
+            raise CredentialsError("An account needs a name.")
+        if new_name == name:
+            return
+        if any(a.name == new_name for a in self._accounts):
+            raise CredentialsError(f"There is already an account named {new_name!r}.")
+        if account.book:
+            await asyncio.to_thread(self.book.update, name, new_name=new_name)
+        elif account.origin in ADOPTABLE and isinstance(account.source, FileSource):
+            kind = book_type(account.origin)
+            await asyncio.to_thread(self._adopt, new_name, kind, account.source.path, account.enabled)
+        else:
+            raise CredentialsError(
+                f"The account {name!r} comes from {_origin_words(account)}; rename it there."
+            )
+        account.name = new_name  # discover() carries state and counters over by name
+        await self.discover()
+        self._schedule_save()
+
+    def _adopt(self, name: str, kind: BookType, path: Path, enabled: bool) -> None:
+        self.book.add(name, kind, path=path)
+        if not enabled:
+            self.book.update(name, enabled=False)
+
     # ---- persistence ---------------------------------------------------------------------------------
 
     def _read_state(self) -> dict[str, dict[str, Any]]:
@@ -782,6 +925,18 @@ class AccountsRegistry:
 
     def rows(self) -> list[dict[str, Any]]:
         return [a.row() for a in self._accounts]
+
+    def snapshot(self) -> AccountsView:
+        """Every account, the strategy, the pin and the active account, for the app."""
+        active = self.active()
+        return AccountsView(
+            strategy=self.strategy,
+            pin=self.settings.account_pin.strip() or None,
+            active=active.name if active else None,
+            accounts=tuple(a.view() for a in self._accounts),
+            can_serve=self.can_serve(),
+            pooled=len(self._pooled()),
+        )
 
     def usage_report(self, tenant_token: str | None) -> dict[str, Any]:
         """``GET /v1/usage``: the pool, or a tenant's own account only."""
@@ -865,6 +1020,12 @@ class AccountsRegistry:
 def _write_state(path: Path, snapshot: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_json(path, snapshot, sort_keys=True)
+
+
+def _origin_words(account: Account) -> str:
+    if account.origin == "accounts_file":
+        return "the accounts file (KIRO_ACCOUNTS_FILE)"
+    return account.source.description if account.source is not None else account.origin
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -1,9 +1,10 @@
 """The one subscriber of the core's Qt-free signals that widgets listen to.
 
 Core signals may fire on any thread (log records come from worker threads too). State changes are
-re-emitted as Qt signals, which Qt queues onto the GUI thread. Request records and log lines are
-coalesced: callbacks only append to a locked buffer, and a single-shot timer on the GUI thread flushes
-it every ``interval_ms`` at most, so hundreds of concurrent streams cost one model update per flush.
+re-emitted as Qt signals, which Qt queues onto the GUI thread. Request records, log lines and account
+changes are coalesced: callbacks only append to a locked buffer, and a single-shot timer on the GUI thread
+flushes it every ``interval_ms`` at most, so hundreds of concurrent streams cost one model update per
+flush.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ..events import CredentialsChanged, QuotaExhaustedSeen, QuotaRestored, ServiceStateChanged
+from ..events import (
+    AccountNotice,
+    AccountsChanged,
+    CredentialsChanged,
+    QuotaExhaustedSeen,
+    QuotaRestored,
+    ServiceStateChanged,
+)
 from ..gateway.service import GatewayService
 from ..logging_setup import LogLine, RingBufferHandler
 from ..store import RequestRecord
@@ -27,9 +35,10 @@ class _Pending:
     added: dict[int, RequestRecord] = field(default_factory=dict)
     updated: dict[int, RequestRecord] = field(default_factory=dict)
     log_lines: list[LogLine] = field(default_factory=list)
+    accounts: bool = False
 
     def empty(self) -> bool:
-        return not (self.cleared or self.added or self.updated or self.log_lines)
+        return not (self.cleared or self.added or self.updated or self.log_lines or self.accounts)
 
 
 class ServiceBridge(QObject):
@@ -41,6 +50,8 @@ class ServiceBridge(QObject):
     recordsAdded = Signal(list)  # list[RequestRecord], oldest first
     recordsUpdated = Signal(list)  # list[RequestRecord] changed since the last flush
     logAppended = Signal(list)  # list[LogLine]
+    accountsChanged = Signal()  # an account changed state, quota or counters (coalesced)
+    accountNotice = Signal(object)  # AccountNotice
     flushed = Signal()  # after each flush: a cue to refresh counts
     _wake = Signal()
 
@@ -67,6 +78,8 @@ class ServiceBridge(QObject):
         service.accounts.credentials_changed.connect(self._on_credentials)
         service.accounts.quota_exhausted.connect(self._on_quota)
         service.accounts.quota_restored.connect(self._on_quota_restored)
+        service.accounts.changed.connect(self._on_accounts)
+        service.accounts.notices.connect(self._on_notice)
         service.store.added.connect(self._on_added)
         service.store.updated.connect(self._on_updated)
         service.store.cleared.connect(self._on_cleared)
@@ -80,6 +93,8 @@ class ServiceBridge(QObject):
         service.accounts.credentials_changed.disconnect(self._on_credentials)
         service.accounts.quota_exhausted.disconnect(self._on_quota)
         service.accounts.quota_restored.disconnect(self._on_quota_restored)
+        service.accounts.changed.disconnect(self._on_accounts)
+        service.accounts.notices.disconnect(self._on_notice)
         service.store.added.disconnect(self._on_added)
         service.store.updated.disconnect(self._on_updated)
         service.store.cleared.disconnect(self._on_cleared)
@@ -101,6 +116,14 @@ class ServiceBridge(QObject):
     def _on_quota_restored(self, event: QuotaRestored) -> None:
         self.quotaRestored.emit(event)
 
+    def _on_notice(self, event: AccountNotice) -> None:
+        self.accountNotice.emit(event)
+
+    def _on_accounts(self, _: AccountsChanged) -> None:
+        with self._lock:
+            self._pending.accounts = True
+            self._schedule()
+
     def _on_added(self, record: RequestRecord) -> None:
         with self._lock:
             self._pending.added[record.id] = record
@@ -114,7 +137,8 @@ class ServiceBridge(QObject):
 
     def _on_cleared(self, _: None) -> None:
         with self._lock:
-            self._pending = _Pending(cleared=True, log_lines=self._pending.log_lines)
+            pending = self._pending
+            self._pending = _Pending(cleared=True, log_lines=pending.log_lines, accounts=pending.accounts)
             self._schedule()
 
     def _on_log(self, line: LogLine) -> None:
@@ -144,4 +168,6 @@ class ServiceBridge(QObject):
             self.recordsUpdated.emit(list(pending.updated.values()))
         if pending.log_lines:
             self.logAppended.emit(pending.log_lines)
+        if pending.accounts:
+            self.accountsChanged.emit()
         self.flushed.emit()

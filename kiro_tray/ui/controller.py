@@ -1,4 +1,5 @@
-"""What the tray menu and the window do: start/stop, copy, open, start at login, notify, quit."""
+"""What the tray menu and the window do: start/stop, copy, open, start at login, pin an account or choose
+the strategy, notify, quit."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from typing import Literal
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
-from ..events import CredentialsChanged, QuotaExhaustedSeen, ServiceStateChanged
+from ..events import (
+    AccountNotice,
+    AccountNoticeKind,
+    CredentialsChanged,
+    QuotaExhaustedSeen,
+    ServiceStateChanged,
+)
+from ..gateway.accounts import AccountsView
 from ..gateway.service import GatewayService
+from ..settings import SETTINGS_FILE_NAME, SettingsError, write_settings_file
 from ..start_mode import StartMode, detect
-from . import autostart
+from . import account_words, autostart
 from .bridge import ServiceBridge
 from .credentials import CredentialView, read_credentials
 from .icons import IconState
@@ -21,11 +30,18 @@ from .slots import async_slot
 
 log = logging.getLogger("kiro_tray.ui")
 
-Tab = Literal["requests", "metrics", "log", "settings"]
+Tab = Literal["requests", "accounts", "metrics", "log", "settings"]
 FAILURE_TITLES = {
     "port_busy": "Kiro Tray could not start: the port is busy",
     "already_running": "Kiro Tray is already running",
     "port_denied": "Kiro Tray could not start: port not allowed",
+}
+NOTICE_TITLES: dict[AccountNoticeKind, str] = {
+    "failover": "Kiro account failed over",
+    "quota_80": "Kiro credits at 80 %",
+    "quota_95": "Kiro credits at 95 %",
+    "login_needed": "Kiro login needed",
+    "suspended": "Kiro account suspended",
 }
 
 
@@ -39,6 +55,7 @@ class AppController(QObject):
     showWindowRequested = Signal(str)  # a Tab, or "" for the current one
     notified = Signal(str, str)  # title, message
     changed = Signal()  # something the tray icon, tooltip or status line shows has changed
+    settingsChanged = Signal(list)  # names of settings changed from the tray (pin, strategy)
 
     def __init__(
         self,
@@ -67,9 +84,15 @@ class AppController(QObject):
         bridge.credentialsChanged.connect(self._on_credentials)
         bridge.quotaExhausted.connect(self._on_quota)
         bridge.quotaRestored.connect(self._on_quota_restored)
+        bridge.accountNotice.connect(self._on_account_notice)
         bridge.flushed.connect(self.changed)
 
     # ---- what the tray shows ----------------------------------------------------------------------
+
+    @property
+    def accounts(self) -> AccountsView:
+        """The accounts now (computed on each call: cooldowns end by themselves)."""
+        return self.service.accounts.snapshot()
 
     def icon_state(self) -> IconState:
         service = self.service
@@ -79,7 +102,11 @@ class AppController(QObject):
             case "stopped" | "stopping" | "starting":
                 return "stopped"
             case "running":
-                if self.credentials.problem or self.quota_message:
+                accounts = self.accounts
+                if accounts.pooled > 1:  # a pool is in trouble only when no account can serve
+                    if not accounts.can_serve:
+                        return "problem"
+                elif self.credentials.problem or self.quota_message:
                     return "problem"
                 return "busy" if service.metrics.active_streams > 0 else "running"
 
@@ -98,6 +125,10 @@ class AppController(QObject):
                 lines.append("Stopped")
             case "failed":
                 lines.append(service.last_message or "Failed to start")
+        accounts = self.accounts
+        active = accounts.named(accounts.active) if accounts.active else None
+        if active is not None:
+            lines.append(account_words.headline(active))
         lines.append(
             f"Today: {plural(metrics.requests_today, 'request')}, {plural(metrics.errors_today, 'error')}"
         )
@@ -170,6 +201,37 @@ class AppController(QObject):
         await self.load_autostart()
         self.changed.emit()
 
+    @async_slot(str)
+    async def pin(self, name: str) -> None:
+        """Serve every request with account ``name`` while it can (``""``: back to automatic)."""
+        await self.apply_account_choice(account_pin=name)
+
+    @async_slot(str)
+    async def set_strategy(self, strategy: str) -> None:
+        await self.apply_account_choice(account_strategy=strategy)
+
+    async def apply_account_choice(self, **values: str) -> None:
+        """Save and apply the pin or the strategy as the settings window would (live, no restart)."""
+        service = self.service
+        try:
+            new = service.settings.with_values(**values)
+        except SettingsError as exc:
+            self.notify("Accounts", str(exc))
+            return
+        names = [s.name for s in new.changed(service.settings)]
+        if not names:
+            return
+        path = service.secret_store.fallback_path.parent / SETTINGS_FILE_NAME
+        try:
+            await asyncio.to_thread(write_settings_file, path, new, names=names)
+        except OSError as exc:
+            self.notify("Accounts", f"The settings file could not be written: {exc.strerror or exc}")
+            return
+        await service.apply_settings(new)
+        log.info("accounts: %s", ", ".join(f"{n}={getattr(new, n) or 'automatic'}" for n in names))
+        self.settingsChanged.emit(names)
+        self.changed.emit()
+
     def quit(self) -> None:
         if self.quit_event is not None:
             self.quit_event.set()
@@ -202,6 +264,10 @@ class AppController(QObject):
                 "Kiro login could not be refreshed",
                 event.message or "Kiro's sign-in service did not answer; the next request tries again.",
             )
+        self.changed.emit()
+
+    def _on_account_notice(self, event: AccountNotice) -> None:
+        self.notify(NOTICE_TITLES[event.kind], event.message)  # the registry rate-limits these
         self.changed.emit()
 
     def _on_quota(self, event: QuotaExhaustedSeen) -> None:

@@ -1,4 +1,4 @@
-"""The main window: Requests, Metrics, Log and Settings tabs, and a status bar."""
+"""The main window: Requests, Accounts, Metrics, Log and Settings tabs, and a status bar."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from PySide6.QtGui import QCloseEvent, QHideEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QSizePolicy, QTabWidget, QWidget
 
 from ..logging_setup import LoggingSetup
+from .accounts_view import AccountsPanel
 from .controller import AppController
 from .icons import app_icon
 from .log_view import LogPanel
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self.requests_model = RequestsModel(parent=self)
         self.requests_model.add_records(service.store)
         self.requests = RequestsPanel(self.requests_model)
+        self.accounts = AccountsPanel(controller)
         self.metrics = MetricsPanel()
         ring_lines = logging_setup.ring.lines if logging_setup else []
         self.log = LogPanel(ring_lines, logging_setup.file_path if logging_setup else None)
@@ -80,6 +82,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.requests, "Requests")
+        self.tabs.addTab(self.accounts, "Accounts")
         self.tabs.addTab(self.metrics, "Metrics")
         self.tabs.addTab(self.log, "Log")
         self.tabs.addTab(self.settings, "Settings")
@@ -108,6 +111,7 @@ class MainWindow(QMainWindow):
         bridge.recordsUpdated.connect(self.requests_model.update_records)
         bridge.storeCleared.connect(self.requests_model.clear)
         bridge.logAppended.connect(self.log.append_lines)
+        controller.settingsChanged.connect(self.settings.reload_fields)
         self.requests.clearRequested.connect(service.store.clear)
         self.settings.applied.connect(self.refresh)
         controller.changed.connect(self.refresh)
@@ -150,6 +154,7 @@ class MainWindow(QMainWindow):
         self.copy_key_action.setEnabled(bool(service.proxy_api_key))
         self.autostart_action.setChecked(self.controller.autostart_enabled)
         self.settings.refresh_login()
+        self.accounts.refresh()
 
     def refresh_metrics(self) -> None:
         self.metrics.refresh(self.controller.service.metrics.snapshot())
@@ -177,6 +182,7 @@ class MainWindow(QMainWindow):
     def show_tab(self, tab: str) -> None:
         widget = {
             "requests": self.requests,
+            "accounts": self.accounts,
             "metrics": self.metrics,
             "log": self.log,
             "settings": self.settings,

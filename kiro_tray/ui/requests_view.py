@@ -56,6 +56,13 @@ def _status(record: RequestRecord) -> str:
     return "…" if record.status is None else str(record.status)
 
 
+def _account(record: RequestRecord) -> str:
+    """``home``, or ``home ← work`` when ``work`` failed over to it first."""
+    tried = [hop.split(":", 1)[0] for hop in record.hops]
+    served = record.account or record.tenant or ""
+    return " ← ".join([served, *reversed(tried)]) if tried else served
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     title: str
@@ -67,6 +74,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Time", lambda r: time.strftime("%H:%M:%S", time.localtime(r.started_at))),
     Column("API", lambda r: r.api),
     Column("Model", lambda r: r.model or ""),
+    Column("Account", _account),
     Column("Stream", lambda r: "yes" if r.stream else "no"),
     Column("Status", _status, numeric=True),
     Column("First byte ms", lambda r: _ms(r.first_byte_ms), numeric=True),
@@ -120,6 +128,8 @@ class RequestsModel(QAbstractTableModel):
                     return ERROR_COLOR
                 return None
             case Qt.ItemDataRole.ToolTipRole:
+                if column.title == "Account" and record.hops:
+                    return "Failed over from " + "; ".join(record.hops)
                 return record.error or None
             case _ if role == RECORD_ROLE:
                 return record
@@ -261,6 +271,10 @@ def describe(record: RequestRecord) -> str:
         f"Tokens in/out (estimated): {_int(record.input_tokens) or '-'} / {_int(record.output_tokens) or '-'}"
         f"    Credits: {_credits(record.credits) or '-'}",
     ]
+    if record.account:
+        lines.append(f"Account: {record.account}")
+    if record.hops:
+        lines.append(f"Failed over from: {'; '.join(record.hops)}")
     if record.client:
         lines.append(f"Client: {record.client}")
     if record.tenant:
@@ -318,7 +332,7 @@ class RequestsPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for i, width in enumerate((70, 70, 170, 55, 55, 95, 75, 75, 80, 60)):
+        for i, width in enumerate((70, 70, 170, 110, 55, 55, 95, 75, 75, 80, 60)):
             header.resizeSection(i, width)
 
         self.detail = QPlainTextEdit()

@@ -391,6 +391,15 @@ class SettingsPanel(QWidget):
             self.token_edit.setPlaceholderText(f"REFRESH_TOKEN is set in {where}")
         self.validate()
 
+    def reload_fields(self, names: list[str]) -> None:
+        """Settings changed elsewhere (the tray's pin or strategy): show their new values."""
+        settings = self.service.settings
+        for name in names:
+            editor = self.fields.get(name)
+            if editor is not None:
+                editor.set_value(getattr(settings, name))
+        self.validate()
+
     def changed_values(self) -> dict[str, Any]:
         current = self.service.settings
         return {n: e.raw() for n, e in self.fields.items() if e.differs_from(getattr(current, n))}

@@ -1,11 +1,14 @@
-"""The tray icon: state at a glance, a tooltip with today's counts, and a menu rebuilt on every open."""
+"""The tray icon: state at a glance, a tooltip with the active account and today's counts, and a menu rebuilt
+on every open (with an Accounts submenu: every account's state, pin one or go automatic, the strategy)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from ..gateway.accounts import STRATEGIES
+from . import account_words
 from .controller import AppController
 from .icons import IconState, tray_icon
 
@@ -19,6 +22,11 @@ class Tray(QObject):
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self.rebuild_menu)
+        # Kept across rebuilds (clear() removes their entries; the menus themselves are reused).
+        self.accounts_menu = QMenu("Accounts")
+        self.strategy_menu = QMenu("Strategy")
+        self._pins = QActionGroup(self.accounts_menu)
+        self._strategies = QActionGroup(self.strategy_menu)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
         self.shown_state: IconState | None = None
@@ -44,6 +52,8 @@ class Tray(QObject):
     def close(self) -> None:
         self.icon.hide()
         self.menu.deleteLater()
+        self.accounts_menu.deleteLater()
+        self.strategy_menu.deleteLater()
 
     def refresh(self) -> None:
         state = self.controller.icon_state()
@@ -72,6 +82,8 @@ class Tray(QObject):
         copy_key.setEnabled(bool(service.proxy_api_key))
         copy_key.triggered.connect(controller.copy_key)
         menu.addSeparator()
+        self.rebuild_accounts_menu()
+        menu.addMenu(self.accounts_menu)
         menu.addAction("Open window").triggered.connect(lambda: controller.show_window(""))
         menu.addAction("Settings…").triggered.connect(controller.show_settings)
         open_logs = menu.addAction("Open log folder")
@@ -84,9 +96,47 @@ class Tray(QObject):
         menu.addSeparator()
         menu.addAction("Quit Kiro Tray").triggered.connect(controller.quit)
 
-    def action(self, text: str) -> QAction:
-        """The menu entry whose text starts with ``text`` (tests and the end-to-end run use it)."""
-        for action in self.menu.actions():
+    def rebuild_accounts_menu(self) -> None:
+        controller = self.controller
+        accounts = controller.accounts
+        menu = self.accounts_menu
+        menu.clear()
+        strategy = account_words.STRATEGY_WORDS.get(accounts.strategy, accounts.strategy)
+        automatic = menu.addAction(f"Automatic ({strategy})")
+        automatic.setCheckable(True)
+        automatic.setChecked(accounts.pin is None)
+        automatic.triggered.connect(lambda: controller.pin(""))
+        self._pins.addAction(automatic)
+        menu.addSeparator()
+        for view in accounts.accounts:
+            entry = menu.addAction(account_words.menu_entry(view))
+            entry.setCheckable(True)
+            entry.setChecked(view.name == accounts.pin)
+            entry.setEnabled(view.enabled)
+            entry.setToolTip(f"Serve every request with {view.name} while it can")
+            if view.name == accounts.active:
+                font = entry.font()
+                font.setBold(True)
+                entry.setFont(font)
+            entry.triggered.connect(lambda _=False, name=view.name: controller.pin(name))
+            self._pins.addAction(entry)
+        if not accounts.accounts:
+            menu.addAction("No Kiro account yet").setEnabled(False)
+        menu.addSeparator()
+        self.strategy_menu.clear()
+        for name in STRATEGIES:
+            choice = self.strategy_menu.addAction(account_words.STRATEGY_WORDS[name])
+            choice.setCheckable(True)
+            choice.setChecked(name == accounts.strategy)
+            choice.triggered.connect(lambda _=False, name=name: controller.set_strategy(name))
+            self._strategies.addAction(choice)
+        menu.addMenu(self.strategy_menu)
+        menu.addAction("Manage accounts…").triggered.connect(lambda: controller.show_window("accounts"))
+
+    def action(self, text: str, menu: QMenu | None = None) -> QAction:
+        """The entry of ``menu`` (the tray menu) whose text starts with ``text`` (tests and the end-to-end
+        run use it)."""
+        for action in (menu or self.menu).actions():
             if action.text().startswith(text):
                 return action
         raise KeyError(text)

@@ -7,9 +7,10 @@ sync functions; everything asynchronous runs inside ``arun``. qtbot is only used
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -129,6 +130,7 @@ class UiFactory:
     tmp_path: Path
     arun: Arun
     apps: list[TrayApp]
+    pool: dict[str, Account] = field(default_factory=dict)
 
     def __call__(
         self,
@@ -136,14 +138,23 @@ class UiFactory:
         with_credentials: bool = True,
         start: bool = True,
         start_mode: StartMode | None = None,
+        pool: tuple[str, ...] = (),
         **overrides: Any,
     ) -> TrayApp:
-        settings = gateway_settings(
-            self.upstream.url, self.upstream.account if with_credentials else None, **overrides
-        )
+        """``pool`` names accounts the fake gets and a ``KIRO_ACCOUNTS_FILE`` lists (``self.pool[name]``)."""
         base = self.tmp_path / f"app{len(self.apps)}"
         home = base / "home"
         home.mkdir(parents=True)
+        if pool:
+            self.pool = {name: self.upstream.fake.add_account() for name in pool}
+            accounts_file = home / "kiro-accounts.json"
+            entries = [{"name": n, "refreshToken": a.refresh_token} for n, a in self.pool.items()]
+            accounts_file.write_text(json.dumps(entries))
+            overrides.setdefault("kiro_accounts_file", accounts_file)
+            with_credentials = False
+        settings = gateway_settings(
+            self.upstream.url, self.upstream.account if with_credentials else None, **overrides
+        )
         paths = AppPaths(base / "config", base / "logs")
         mode = start_mode or StartMode(("kiro-tray",), base / "app")
         app = TrayApp(

@@ -1,4 +1,5 @@
-"""Screenshots for the README: each window tab, the settings, the first-run guide and the tray menu.
+"""Screenshots for the README: each window tab, the settings, the first-run guide, the tray menu and a pool of
+accounts (the Accounts page and the tray's Accounts submenu).
 
 ``test_screenshots.py`` drives real traffic through the fake Kiro first, then calls :func:`save_all`.
 """
@@ -32,7 +33,7 @@ def save_window_tabs(app: TrayApp, out_dir: Path = OUT_DIR) -> list[Path]:
     window.resize(*WINDOW_SIZE)
     window.show()
     saved: list[Path] = []
-    for name in ("requests", "metrics", "log", "settings"):
+    for name in ("requests", "accounts", "metrics", "log", "settings"):
         window.show_tab(name)
         window.refresh_metrics()
         _settle(window)
@@ -63,3 +64,23 @@ def save_tray_menu(app: TrayApp, out_dir: Path = OUT_DIR) -> Path:
     path = out_dir / "tray-menu.png"
     menu.grab().save(str(path))
     return path
+
+
+def save_accounts(app: TrayApp, out_dir: Path = OUT_DIR) -> list[Path]:
+    """A pool: the window's Accounts page (first account selected) and the tray's Accounts submenu."""
+    window = app.window
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    window.show_tab("accounts")
+    window.accounts.refresh()
+    window.accounts.table.selectRow(0)
+    _settle(window)
+    page = out_dir / "accounts-page.png"
+    window.grab().save(str(page))
+    menu = app.tray.accounts_menu
+    app.tray.menu.aboutToShow.emit()
+    menu.adjustSize()
+    _settle(menu)
+    submenu = out_dir / "tray-accounts.png"
+    menu.grab().save(str(submenu))
+    return [page, submenu]

@@ -71,6 +71,7 @@ def rendered_texts(app: TrayApp) -> Iterator[tuple[str, str]]:
     yield "status bar", window.statusBar().currentMessage()
     app.tray.menu.aboutToShow.emit()
     yield from (("tray menu", action.text()) for action in app.tray.menu.actions())
+    yield from (("tray accounts menu", action.text()) for action in app.tray.accounts_menu.actions())
     yield "tray tooltip", app.tray.icon.toolTip()
 
 

@@ -6,6 +6,9 @@ import openai
 import pytest
 from PySide6.QtGui import QImage
 
+from kiro_tray.ui.app import TrayApp
+
+from ..fake_kiro.server import usage_answer
 from ..harness import ALLOW_NO_CREDENTIALS, TEST_KEY
 from . import screenshots
 from .conftest import Arun, UiFactory, wait_until
@@ -19,6 +22,30 @@ MODELS = (
     "claude-opus-4.5",
     "claude-sonnet-4.5",
 )
+
+
+def pool_app(make_app: UiFactory, arun: Arun) -> TrayApp:
+    """Three accounts after some traffic: one used a lot, one throttled, one with a bonus grant."""
+    app = make_app(pool=("work", "personal", "team"), log_level="INFO")
+    pool = make_app.pool
+    pool["work"].usage = usage_answer(312, 1000, plan="KIRO PRO", days_to_reset=20)
+    pool["personal"].usage = usage_answer(47.5, 50, plan="KIRO FREE", days_to_reset=6)
+    pool["team"].usage = usage_answer(1210, 2000, plan="KIRO PRO+", bonus=500, days_to_reset=27)
+    arun(app.service.accounts.check())
+
+    async def traffic() -> None:
+        async with openai.AsyncOpenAI(
+            base_url=f"{app.service.url}/v1", api_key=TEST_KEY, max_retries=0
+        ) as sdk:
+            for i in range(3):
+                if i == 1:
+                    pool["work"].throttled, pool["work"].retry_after = True, 900
+                await sdk.chat.completions.create(
+                    model="claude-sonnet-4.5", messages=[{"role": "user", "content": f"Question {i}"}]
+                )
+
+    arun(traffic())
+    return app
 
 
 @ALLOW_NO_CREDENTIALS
@@ -59,7 +86,8 @@ def test_save_screenshots(make_app: UiFactory, arun: Arun) -> None:
     ]
     first_run = make_app(with_credentials=False, log_level="INFO")
     saved.append(screenshots.save_settings_page(first_run, "first-run"))
+    saved += screenshots.save_accounts(pool_app(make_app, arun))
     for path in saved:
         image = QImage(str(path))
         assert not image.isNull(), path
-        assert image.width() >= 150 and image.height() >= 150, path
+        assert image.width() >= 150 and image.height() >= 120, path

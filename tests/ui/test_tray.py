@@ -62,12 +62,14 @@ def test_menu_shows_status_and_every_entry(make_app: UiFactory) -> None:
     app.tray.menu.aboutToShow.emit()
     texts = [a.text() for a in app.tray.menu.actions() if not a.isSeparator()]
     assert texts[0] == f"Running on {app.service.url}"
-    assert texts[1] == "Today: 0 requests, 0 errors"
-    assert texts[2] == "Credentials: ready"
-    assert texts[3:] == [
+    assert texts[1] == "Account: env"  # the REFRESH_TOKEN login; its quota is not read yet
+    assert texts[2] == "Today: 0 requests, 0 errors"
+    assert texts[3] == "Credentials: ready"
+    assert texts[4:] == [
         "Stop server",
         "Copy base URL",
         "Copy API key",
+        "Accounts",
         "Open window",
         "Settings…",
         "Open log folder",
