@@ -80,7 +80,7 @@ async def _run(args: argparse.Namespace, settings: Settings, paths: AppPaths) ->
         if not any(a.name == args.name and a.book for a in registry.accounts):
             print(f"{NAME}: {args.name!r} is not an account added in Kiro Tray.", file=sys.stderr)
             return 1
-        await asyncio.to_thread(registry.book.remove, args.name)
+        await registry.remove(args.name)
         print(f"Removed the account {args.name!r}.")
     elif command in ("enable", "disable"):
         await registry.set_enabled(args.name, command == "enable")
@@ -99,7 +99,7 @@ async def _run(args: argparse.Namespace, settings: Settings, paths: AppPaths) ->
 
 
 async def _add(registry: Any, args: argparse.Namespace) -> None:
-    from .protocol.errors import CredentialsError
+    """One login, as the registry adds it (it refuses a duplicate and keeps nothing of it)."""
     from .upstream.account_book import BookType
 
     kind: BookType
@@ -115,24 +115,10 @@ async def _add(registry: Any, args: argparse.Namespace) -> None:
         kind = "kiro_ide"
     else:
         kind = "kiro_cli"
-    book = registry.book
-    entry = await asyncio.to_thread(
-        book.add, args.name, kind, secret=secret, region=args.region, profile_arn=args.profile_arn, path=path
+    await registry.add(
+        args.name, kind, secret=secret, region=args.region, profile_arn=args.profile_arn, path=path
     )
-    try:
-        credential = await asyncio.to_thread(book.source(entry).load)
-    except CredentialsError:
-        await asyncio.to_thread(book.remove, entry.name)
-        raise
-    for account in registry.accounts:
-        other = account.credential
-        same_token = other is not None and other.refresh_token == credential.refresh_token
-        same_source = (
-            account.source is not None and account.source.description == book.source(entry).description
-        )
-        if same_token or (same_source and kind not in ("refresh_token", "api_key")):
-            await asyncio.to_thread(book.remove, entry.name)
-            raise CredentialsError(f"This login is already the account {account.name!r}; not added twice.")
+    await registry.flush()
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

@@ -23,7 +23,7 @@ from kiro_tray import atomic
 from kiro_tray.protocol.errors import CredentialsError
 
 from .credentials import Credential, CredsFileSource
-from .credentials.base import _format_time
+from .credentials.base import _format_time, read_credentials_text
 
 #: One lock per process: two entries of the same file rotating at once must not lose a write.
 _WRITE_LOCK = threading.Lock()
@@ -117,13 +117,7 @@ class AccountsFileSource(CredsFileSource):
 
 def _read_list(path: Path) -> list[Any]:
     where = f"KIRO_ACCOUNTS_FILE {path}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CredentialsError(f"{where}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise CredentialsError(f"{where}: cannot be read ({reason})") from None
+    text = read_credentials_text(path, where)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -13,7 +13,7 @@ from kiro_tray.protocol.errors import CredentialsError
 from kiro_tray.upstream.secret_store import SecretStore
 
 from ..fake_kiro.server import usage_answer
-from ..harness import Gateway, start_gateway, stop_gateway
+from ..harness import ALLOW_NO_CREDENTIALS, Gateway, start_gateway, stop_gateway
 from .test_accounts_pool import POOL, ask, last_record, set_flag
 
 
@@ -79,6 +79,7 @@ def test_rename_keeps_state_and_counters_and_survives_a_restart(gateway: Gateway
     }
 
 
+@ALLOW_NO_CREDENTIALS
 def test_renaming_the_detected_kiro_ide_login_adds_it_to_the_book(tmp_path: Path) -> None:
     gw = start_gateway(tmp_path, with_account=False)
     try:

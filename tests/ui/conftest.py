@@ -7,6 +7,7 @@ sync functions; everything asynchronous runs inside ``arun``. qtbot is only used
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 from collections.abc import Callable, Coroutine, Iterator
@@ -111,6 +112,15 @@ class FakeUpstream:
     url: str
 
 
+@pytest.fixture(autouse=True)
+def qt_garbage_collected_here() -> Iterator[None]:
+    """Free each test's Qt objects at its end, on this (the GUI) thread. Left to the cyclic garbage
+    collector, they are destroyed whenever it next runs, which may be on a later test's server-loop thread:
+    Qt objects destroyed off the GUI thread crashed the test process."""
+    yield
+    gc.collect()
+
+
 @pytest.fixture
 def fake_kiro(arun: Arun) -> Iterator[FakeUpstream]:
     fake = FakeKiro()
@@ -174,3 +184,4 @@ def make_app(fake_kiro: FakeUpstream, tmp_path: Path, arun: Arun) -> Iterator[Ui
     finally:
         for app in factory.apps:
             arun(app.shutdown())
+        factory.apps.clear()

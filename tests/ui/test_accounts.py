@@ -17,7 +17,7 @@ from kiro_tray.ui.app import TrayApp
 from kiro_tray.ui.requests_view import COLUMN_INDEX, describe
 
 from ..fake_kiro.server import usage_answer
-from ..harness import TEST_KEY
+from ..harness import ALLOW_REFRESH_FAILURES, TEST_KEY
 from .conftest import Arun, UiFactory, wait_until
 from .test_no_secrets import rendered_texts
 
@@ -123,6 +123,7 @@ def test_failover_keeps_the_icon_calm_until_no_account_can_serve(make_app: UiFac
     assert not app.controller.accounts.can_serve
 
 
+@ALLOW_REFRESH_FAILURES
 def test_credit_marks_and_a_dead_login_notify(make_app: UiFactory, arun: Arun) -> None:
     app = make_app(pool=POOL)
     seen = notifications(app)

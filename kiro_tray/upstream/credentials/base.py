@@ -215,15 +215,19 @@ def _get_str(data: Mapping[str, Any], where: str, *keys: str) -> str | None:
     return None
 
 
-def _read_json_object(path: Path, where: str) -> dict[str, Any]:
+def read_credentials_text(path: Path, where: str) -> str:
+    """A credentials file's text; :class:`CredentialsError` naming ``where`` and what is wrong otherwise."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CredentialsError(f"{where}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise CredentialsError(f"{where}: cannot be read ({reason})") from None
-    data = _loads_object(text, where)
+
+
+def _read_json_object(path: Path, where: str) -> dict[str, Any]:
+    data = _loads_object(read_credentials_text(path, where), where)
     if data is None:
         raise CredentialsError(f"{where}: not a JSON object")
     return data
