@@ -115,10 +115,17 @@ async def _add(registry: Any, args: argparse.Namespace) -> None:
         kind = "kiro_ide"
     else:
         kind = "kiro_cli"
-    await registry.add(
-        args.name, kind, secret=secret, region=args.region, profile_arn=args.profile_arn, path=path
-    )
-    await registry.flush()
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        registry.attach(session)  # so the new login is checked against the others' Kiro user
+        try:
+            await registry.add(
+                args.name, kind, secret=secret, region=args.region, profile_arn=args.profile_arn, path=path
+            )
+        finally:
+            registry.detach()
+            await registry.flush()
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

@@ -72,6 +72,7 @@ from .auth import tenant_hash
 log = logging.getLogger("kiro_tray.accounts")
 
 MODELS_CACHE_SECONDS = 600.0
+LINEAGE_LIMIT = 4096
 NO_CREDENTIALS = (
     "No Kiro credentials: set REFRESH_TOKEN or KIRO_CREDS_FILE, log in to the Kiro IDE or kiro-cli, or "
     "enter a refresh token in Kiro Tray's settings."
@@ -301,6 +302,9 @@ class AccountsRegistry:
         self._error: str | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tenants: OrderedDict[str, Account] = OrderedDict()
+        #: Hash of every refresh token an account has had -> its name: a login whose token Kiro has since
+        #: rotated is still the same login (newest last, bounded).
+        self._lineage: OrderedDict[str, str] = OrderedDict()
         self._sticky: Account | None = None
         self._cursor = 0
         self._notified: dict[tuple[str, str], float] = {}
@@ -487,9 +491,23 @@ class AccountsRegistry:
             self._poller = asyncio.get_running_loop().create_task(self._poll_loop(interval))
 
     def _arm(self, account: Account) -> None:
+        if account.credential is not None and not account.tenant:
+            self._remember_lineage(account.name, account.credential)
         if self._session is None or account.credential is None or account.tokens_ is not None:
             return
         account.tokens_ = self._token_manager(account.credential, account.source, account)
+
+    def _remember_lineage(self, name: str, credential: Credential) -> None:
+        if credential.refresh_token:
+            key = tenant_hash(credential.refresh_token)
+            self._lineage[key] = name
+            self._lineage.move_to_end(key)
+            while len(self._lineage) > LINEAGE_LIMIT:
+                self._lineage.popitem(last=False)
+
+    def _lineage_owner(self, credential: Credential) -> Account | None:
+        name = self._lineage.get(tenant_hash(credential.refresh_token)) if credential.refresh_token else None
+        return next((a for a in self._accounts if a.name == name), None)
 
     def _token_manager(
         self, credential: Credential, source: CredentialStore | None, account: Account
@@ -707,6 +725,7 @@ class AccountsRegistry:
         if isinstance(event, TokenRefreshed) and account.tokens_ is not None:
             credential = account.tokens_.credential
             self._redact(credential.refresh_token, credential.access_token, credential.client_secret)
+            self._remember_lineage(account.name, credential)
         if isinstance(event, TokenRefreshFailed) and event.reason == "invalid_grant":
             self._notify("login_needed", account, f"Kiro account {account.name} needs a new login.")
         self._emit_credentials()
@@ -807,6 +826,9 @@ class AccountsRegistry:
         source = book.source(entry)
         try:
             credential = await asyncio.to_thread(source.load)
+            owner = self._lineage_owner(credential)
+            if owner is not None:
+                raise CredentialsError(f"This login is already the account {owner.name!r}; not added twice.")
             for account in self._accounts:
                 same_token = account.credential is not None and (
                     account.credential.refresh_token == credential.refresh_token
@@ -825,8 +847,41 @@ class AccountsRegistry:
             raise
         self._redact(credential.refresh_token, credential.access_token, credential.client_secret)
         await self.discover()
-        self._wake.set()  # read its quota now
-        return self.named(entry.name)
+        added = self.named(entry.name)
+        twin = await self._same_user(added)
+        if twin is not None:
+            await asyncio.to_thread(book.remove, entry.name)
+            await self.discover()
+            raise CredentialsError(
+                f"This login is the same Kiro user and profile as the account {twin.name!r}; not added twice."
+            )
+        self._wake.set()  # its quota, soon
+        return added
+
+    async def _same_user(self, added: Account) -> Account | None:
+        """Another account of the same Kiro user and profile, by the user the usage answers name; None when
+        the server is not running or Kiro does not say. Asking changes no account's health."""
+        user = await self._user_of(added)
+        if user is None:
+            return None
+        arn = added.credential.profile_arn if added.credential is not None else None
+        for other in self._accounts:
+            other_arn = other.credential.profile_arn if other.credential is not None else None
+            if other is not added and other_arn == arn and await self._user_of(other) == user:
+                return other
+        return None
+
+    async def _user_of(self, account: Account) -> str | None:
+        if account.usage is not None and account.usage.user_id is not None:
+            return account.usage.user_id
+        client = self._usage_client
+        if client is None or account.tokens_ is None:
+            return None
+        try:
+            usage, _ = await fetch_usage(client, account.tokens_, account.flavour)
+        except GatewayError:
+            return None
+        return usage.user_id
 
     async def remove(self, name: str) -> None:
         """Remove an account added in the app (its secrets go from the secret store too)."""

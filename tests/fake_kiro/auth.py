@@ -31,6 +31,8 @@ class Account:
     client_id: str | None = None
     client_secret: str | None = None
     profile_arn: str = DEFAULT_PROFILE_ARN
+    #: The Kiro user behind the login (``userInfo.userId`` in usage answers); two logins of one user share it.
+    user_id: str = field(default_factory=lambda: f"fake-user-{secrets.token_hex(4)}")
     access_ttl: int = 3600
     rotate: bool = True
     #: Per-account signals (kiro-protocol.md 9.5): 403 TEMPORARILY_SUSPENDED, 423 locked, 402

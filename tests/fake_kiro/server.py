@@ -226,8 +226,11 @@ class FakeKiro:
         return self.auth.add_account(refresh_token, **kwargs)
 
     def usage_of(self, account: Account) -> dict[str, Any]:
-        """The account's usage answer: its own, or the shared ``usage`` until metering gives it one."""
-        return self.usage if account.usage is None else account.usage
+        """The account's usage answer: its own, or the shared ``usage`` until metering gives it one; the
+        ``userInfo`` always names the account's own user."""
+        answer = self.usage if account.usage is None else account.usage
+        user = {"email": f"{account.user_id}@example.com", "userId": account.user_id}
+        return {**answer, "userInfo": user}
 
     def _meter(self, account: Account, reply: Reply) -> None:
         credits = sum(step.usage for step in reply.steps if isinstance(step, Metering))

@@ -33,12 +33,16 @@ def fresh_names(gw: Gateway) -> dict[str, str]:
 def test_an_added_account_serves_and_a_duplicate_is_refused(gateway: Gateway) -> None:
     registry = gateway.service.accounts
     third = gateway.thread.call(gateway.fake.add_account)
-    added = gateway.run(registry.add("spare", "refresh_token", secret=third.refresh_token))
+    original = third.refresh_token
+    added = gateway.run(registry.add("spare", "refresh_token", secret=original))
     assert added.name == "spare" and names(gateway) == ["work", "home", "spare"]
     view = registry.snapshot().named("spare")
     assert view is not None and view.source == "app" and view.removable and view.renamable
+    # The token spare was added with has rotated by now (checking its user refreshed it): still the same
+    # login, by its lineage.
+    assert third.refresh_token != original
     with pytest.raises(CredentialsError, match="already the account 'spare'"):
-        gateway.run(registry.add("again", "refresh_token", secret=third.refresh_token))
+        gateway.run(registry.add("again", "refresh_token", secret=original))
     with pytest.raises(CredentialsError, match="already the account 'work'"):
         gateway.run(registry.add("again", "refresh_token", secret=gateway.pool["work"].refresh_token))
     with pytest.raises(CredentialsError, match="already an account named 'home'"):
@@ -49,6 +53,18 @@ def test_an_added_account_serves_and_a_duplicate_is_refused(gateway: Gateway) ->
     set_flag(gateway, gateway.pool["home"], suspended=True)
     assert ask(gateway, "openai", False).startswith("You said")
     assert last_record(gateway).account == "spare"
+
+
+@POOL
+def test_a_second_login_of_the_same_kiro_user_is_refused(gateway: Gateway) -> None:
+    """A new refresh token of a user the pool already has (another device's login, say): same user in the
+    usage answer, same profile."""
+    registry = gateway.service.accounts
+    twin = gateway.thread.call(lambda: gateway.fake.add_account(user_id=gateway.pool["home"].user_id))
+    with pytest.raises(CredentialsError, match="same Kiro user and profile as the account 'home'"):
+        gateway.run(registry.add("twin", "refresh_token", secret=twin.refresh_token))
+    assert names(gateway) == ["work", "home"]
+    assert json.loads(registry.book.path.read_text())["accounts"] == []  # nothing kept of it
 
 
 @POOL
