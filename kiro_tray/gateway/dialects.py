@@ -9,7 +9,7 @@ nothing else compares API names. Adding an API is one entry here plus its protoc
 Optional capabilities, generic: a dialect whose turns need per-request state (the Responses API resolves
 ``previous_response_id`` from its stored responses before conversion and stores what it answered) names a
 ``scope``: :meth:`Dialect.bound` gives the routes a copy whose ``parse`` and ``builder`` are the scope's,
-and the scope may refuse the converted request (``admit``). ``install`` gives the app the dialect's own
+``install`` gives the app the dialect's own
 state, ``extra_routes`` its other routes (served and described in OpenAPI), ``count_body`` the shape of
 its token-count answer.
 """
@@ -60,14 +60,11 @@ class ApiDoc:
 
 class TurnScope(Protocol):
     """A dialect's per-request state for one turn (the Responses API's stored responses): it parses
-    (resolving what the body refers to), builds the answer (keeping what it must) and may refuse the
-    converted request before it is sent."""
+    (resolving what the body refers to) and builds the answer (keeping what it must)."""
 
     def parse(self, body: object) -> ClientRequest: ...
 
     def builder(self, params: TurnParams, *, collect: bool = False) -> TurnDriven: ...
-
-    def admit(self, kreq: KiroRequest) -> None: ...
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -27,9 +27,8 @@ import platformdirs
 from aiohttp import web
 
 from .. import NAME, atomic
-from ..protocol.errors import ContextTooLong, NotFound
+from ..protocol.errors import NotFound
 from ..protocol.jsonsafe import clip
-from ..protocol.kiro_payload import HISTORY_TRIMMED, KiroRequest
 from ..protocol.responses_request import ResponsesRequest, new_id, parse_items, parse_responses_request
 from ..protocol.responses_stream import ResponsesStream
 from ..protocol.turn import TurnDriven, TurnParams
@@ -340,7 +339,7 @@ def install(app: web.Application, settings: Settings) -> ResponseStore:
 class ResponsesTurn:
     """The Responses dialect bound to one HTTP request: parsing resolves ``previous_response_id`` and
     ``item_reference`` from the caller's stored responses; the builder stores the finished response
-    (with ``store``); ``truncation: disabled`` refuses a request that only fits after trimming."""
+    (with ``store``)."""
 
     def __init__(self, request: web.Request) -> None:
         self.store = request.app[RESPONSES]
@@ -371,18 +370,6 @@ class ResponsesTurn:
         assert self.request is not None and self.resolved is not None
         on_done = self._keep if self.request.stores else None
         return ResponsesStream(params, self.resolved.shape(), collect=collect, on_done=on_done)
-
-    def admit(self, kreq: KiroRequest) -> None:
-        if (
-            self.request is not None
-            and self.request.truncation == "disabled"
-            and HISTORY_TRIMMED in kreq.repairs
-        ):
-            raise ContextTooLong(
-                "The conversation does not fit the model's context and truncation is 'disabled'; "
-                "send truncation: 'auto' to drop the oldest turns.",
-                param="input",
-            ).sized(kreq.input_tokens, kreq.context_window)
 
     def _keep(self, response: Item) -> None:
         assert self.request is not None

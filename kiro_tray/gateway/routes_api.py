@@ -19,11 +19,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def turn_handler(dialect: Dialect) -> Handler:
     async def turn(request: web.Request) -> web.StreamResponse:
-        active, scope = dialect.bound(request)
-        kreq = await kiro_request(request, active)
-        if scope is not None:
-            scope.admit(kreq)
-        return await relay(request, active, kreq)
+        active, _ = dialect.bound(request)
+        return await relay(request, active, await kiro_request(request, active))
 
     return turn
 

@@ -155,6 +155,9 @@ class Conversation:
     include_usage: bool = False
     conversation_id: str | None = None
     dropped_tools: tuple[str, ...] = ()
+    #: The client's own say on dropping the oldest turns when the conversation is too large (the Responses
+    #: API's ``truncation``); None leaves it to the gateway's TRIM_HISTORY setting.
+    trim_history: bool | None = None
 
 
 class ClientRequest(Protocol):

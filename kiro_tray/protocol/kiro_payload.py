@@ -396,7 +396,8 @@ def build_kiro_request(conversation: Conversation, options: ConvertOptions = Con
     size = payload_size(rendered.payload)
     window = context_window(conversation.model)
     if size > budget:
-        if not options.trim_history:
+        trim = options.trim_history if conversation.trim_history is None else conversation.trim_history
+        if not trim:
             raise _too_long(size, budget, window, "and history trimming is off")
         rendered = _trim(rendered, render, budget, window)
         repairs.extend(r for r in (*rendered.repairs, HISTORY_TRIMMED) if r not in repairs)

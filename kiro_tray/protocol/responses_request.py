@@ -415,6 +415,7 @@ class ResponsesRequest(RequestModel):
             stream=self.stream,
             conversation_id=_session_id(self.prompt_cache_key),
             dropped_tools=dropped,
+            trim_history=None if self.truncation is None else self.truncation == "auto",
         )
 
     def _thinking(self) -> ThinkingRequest:

@@ -550,20 +550,34 @@ def test_max_output_tokens_ends_incomplete(gateway: Gateway) -> None:
     assert final.response.incomplete_details.reason == "max_output_tokens"
 
 
-@pytest.mark.gateway_settings(payload_budget_bytes=10_000)
-def test_truncation_disabled_refuses_what_auto_trims(gateway: Gateway) -> None:
-    long = [
+def long_input() -> list[dict[str, str]]:
+    """Sixteen turns of 1.5 KB and a short last one: over a 10 KB payload budget unless trimmed."""
+    turns = [
         {"role": role, "content": f"{role} {i} " + "x" * 1500}
         for i in range(8)
         for role in ("user", "assistant")
     ]
-    long.append({"role": "user", "content": "last"})
+    return [*turns, {"role": "user", "content": "last"}]
+
+
+@pytest.mark.gateway_settings(payload_budget_bytes=10_000)
+def test_truncation_disabled_refuses_what_auto_trims(gateway: Gateway) -> None:
+    long = long_input()
     with pytest.raises(openai.BadRequestError) as caught:
         gateway.openai().responses.create(model=MODEL, input=long, truncation="disabled")
     assert caught.value.code == "context_length_exceeded"
     assert not kiro_bodies(gateway)
     gateway.openai().responses.create(model=MODEL, input=long, truncation="auto")
     assert len(kiro_bodies(gateway)) == 1
+
+
+@pytest.mark.gateway_settings(payload_budget_bytes=10_000, trim_history=False)
+def test_truncation_auto_trims_even_when_the_gateway_would_not(gateway: Gateway) -> None:
+    long = long_input()
+    with pytest.raises(openai.BadRequestError):
+        gateway.openai().responses.create(model=MODEL, input=long)  # no say: TRIM_HISTORY=false stands
+    answer = gateway.openai().responses.create(model=MODEL, input=long, truncation="auto")
+    assert answer.status == "completed" and len(kiro_bodies(gateway)) == 1
 
 
 def test_wrong_client_key_is_401(gateway: Gateway) -> None:
