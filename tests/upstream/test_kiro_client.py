@@ -574,7 +574,7 @@ async def test_list_models_retries_without_an_unauthorized_arn(
 async def test_usage_limits(fake: FakeKiro, session: aiohttp.ClientSession) -> None:
     client, _ = client_for(session, fake.url)
     idc = fake.add_account(kind="idc")
-    assert await client.usage_limits(tokens_for(fake, session, idc)) == fake.usage
+    assert await client.usage_limits(tokens_for(fake, session, idc)) == fake.usage_of(idc)
     query = fake.requests[0].query
     assert query == {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST", "isEmailRequired": "true"}
 
@@ -585,7 +585,7 @@ async def test_json_calls_refresh_a_rejected_token(fake: FakeKiro, session: aioh
     client, _ = client_for(session, fake.url)
     tokens = tokens_for(fake, session, account)
     account.expire_access_tokens()
-    assert await client.usage_limits(tokens) == fake.usage
+    assert await client.usage_limits(tokens) == fake.usage_of(account)
     assert fake.auth.refresh_calls == 1 and [r.status for r in fake.requests] == [403, 200]
 
 
