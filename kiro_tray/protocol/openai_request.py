@@ -209,7 +209,7 @@ class ChatCompletionRequest(RequestModel):
             tools=tools,
             tool_choice=_tool_choice(self.tool_choice),
             parallel_tool_calls=self.parallel_tool_calls is not False,
-            thinking=_thinking(self.reasoning_effort),
+            thinking=effort_thinking(self.reasoning_effort),
             stop_sequences=tuple(s for s in self.stop if s),
             max_tokens=self.max_completion_tokens or self.max_tokens,
             stream=self.stream,
@@ -352,11 +352,12 @@ def _tool_choice(value: object) -> ToolChoice:
     raise bad_field("tool_choice", "expected 'none', 'auto', 'required' or a named function")
 
 
-def _thinking(effort: str | None) -> ThinkingRequest:
+def effort_thinking(effort: str | None, param: str = "reasoning_effort") -> ThinkingRequest:
+    """An OpenAI reasoning effort (``reasoning_effort``, Responses ``reasoning.effort``) as thinking."""
     if effort is None:
         return ThinkingOff()
     key = effort.strip().lower()
     if key not in REASONING_BUDGETS:
-        raise bad_field("reasoning_effort", f"expected one of: {', '.join(REASONING_BUDGETS)}")
+        raise bad_field(param, f"expected one of: {', '.join(REASONING_BUDGETS)}")
     budget = REASONING_BUDGETS[key]
     return ThinkingOff() if budget is None else ThinkingEnabled(budget)

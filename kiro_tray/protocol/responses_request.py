@@ -46,8 +46,6 @@ from .conversation import (
     RequestModel,
     Role,
     TextPart,
-    ThinkingEnabled,
-    ThinkingOff,
     ThinkingPart,
     ThinkingRequest,
     Tool,
@@ -65,7 +63,7 @@ from .conversation import (
     parse_body,
     split_data_url,
 )
-from .openai_request import REASONING_BUDGETS
+from .openai_request import effort_thinking
 
 #: Separator of a namespace and its function in the flattened tool names Kiro sees.
 NAMESPACE_SEPARATOR = "__"
@@ -419,14 +417,7 @@ class ResponsesRequest(RequestModel):
         )
 
     def _thinking(self) -> ThinkingRequest:
-        effort = self.reasoning.effort if self.reasoning else None
-        if effort is None:
-            return ThinkingOff()
-        key = effort.strip().lower()
-        if key not in REASONING_BUDGETS:
-            raise bad_field("reasoning.effort", f"expected one of: {', '.join(REASONING_BUDGETS)}")
-        budget = REASONING_BUDGETS[key]
-        return ThinkingOff() if budget is None else ThinkingEnabled(budget)
+        return effort_thinking(self.reasoning.effort if self.reasoning else None, "reasoning.effort")
 
     def shape(self, response_id: str | None = None, created_at: int | None = None) -> ResponseShape:
         """What the stream builder needs to answer this request in the Responses format."""
